@@ -1,0 +1,1 @@
+"""Thin argparse front ends, one per console script. Nothing imports this package."""

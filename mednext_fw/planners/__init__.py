@@ -1,0 +1,1 @@
+"""Dataset fingerprint -> plans (spacing, patch, batch, MedNeXt variant, normalisation)."""
