@@ -1,0 +1,141 @@
+"""The demo: plan -> preprocess -> train -> predict held-back cases -> evaluate -> overlays.
+
+Every stage is called through its console script's ``main`` so the demo exercises exactly what a
+user runs. Each stage is resumable, so re-running the demo after an interruption continues.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mednext_fw.demo import DEMO_DATA
+from mednext_fw.demo.overlay import write_overlay
+
+SEG_DATASET = "Dataset001_BrainMask"
+CLS_DATASET = "Dataset101_MRIPlanes"
+# The five demo volumes show two heads; train on one anatomy, test on the other so the Dice is honest.
+HOLDOUT_PREFIX = "colin27"
+
+
+@dataclass
+class DemoBudget:
+    epochs: int = 30
+    iters_per_epoch: int = 10
+    patch_size: tuple[int, int, int] = (48, 64, 48)
+    batch_size: int = 2
+    n_channels: int = 16  # MedNeXt-S width reduced so the demo fits a 2-core CPU in minutes
+
+
+def setup_roots(workdir: Path) -> dict[str, Path]:
+    roots = {k: workdir / k for k in ("raw", "preprocessed", "results")}
+    for key, path in roots.items():
+        path.mkdir(parents=True, exist_ok=True)
+        os.environ[f"MEDNEXT_{key}"] = str(path)
+    return roots
+
+
+def stage_segmentation_data(raw: Path, holdout: Path) -> list[str]:
+    """Copy the demo volumes: training anatomy into the raw root, the other into ``holdout``."""
+    src = DEMO_DATA / SEG_DATASET
+    dst = raw / SEG_DATASET
+    held = []
+    if not dst.exists():
+        tmp = raw / f".{SEG_DATASET}.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "imagesTr").mkdir(parents=True)
+        (tmp / "labelsTr").mkdir()
+        n = 0
+        for label in sorted((src / "labelsTr").glob("*.nii.gz")):
+            case = label.name[: -len(".nii.gz")]
+            if case.startswith(HOLDOUT_PREFIX):
+                continue
+            shutil.copy(src / "imagesTr" / f"{case}_0000.nii.gz", tmp / "imagesTr")
+            shutil.copy(label, tmp / "labelsTr")
+            n += 1
+        ds = json.loads((src / "dataset.json").read_text())
+        ds["numTraining"] = n
+        (tmp / "dataset.json").write_text(json.dumps(ds, indent=2))
+        tmp.rename(dst)
+    for sub in ("images", "labels"):
+        (holdout / sub).mkdir(parents=True, exist_ok=True)
+    for label in sorted((src / "labelsTr").glob(f"{HOLDOUT_PREFIX}*.nii.gz")):
+        case = label.name[: -len(".nii.gz")]
+        held.append(case)
+        shutil.copy(src / "imagesTr" / f"{case}_0000.nii.gz", holdout / "images")
+        shutil.copy(label, holdout / "labels")
+    return held
+
+
+def write_overlays(holdout: Path, cases: list[str], out_dir: Path) -> list[Path]:
+    from mednext_fw.io.image_io import read_image, read_seg
+
+    written = []
+    for case in cases:
+        image, props = read_image(holdout / "images" / f"{case}_0000.nii.gz")
+        ref, _ = read_seg(holdout / "labels" / f"{case}.nii.gz")
+        pred, _ = read_seg(holdout / "predictions" / f"{case}.nii.gz")
+        path = out_dir / f"{case}.png"
+        write_overlay(image[0], ref[0], pred[0], path, title=case, spacing=tuple(props.spacing))
+        written.append(path)
+    return written
+
+
+def run_segmentation(workdir: Path, budget: DemoBudget) -> dict:
+    from mednext_fw.cli import evaluate, plan_and_preprocess, predict, train
+
+    t0 = time.time()
+    roots = setup_roots(workdir)
+    holdout = workdir / "holdout"
+    cases = stage_segmentation_data(roots["raw"], holdout)
+    print(f"[demo] 1/5 plan and preprocess {SEG_DATASET} (held back for testing: {', '.join(cases)})", flush=True)
+    _check(plan_and_preprocess.main(["-d", "1", "-c", "3d_fullres", "-np", "2"]), "plan_and_preprocess")
+    fit_plans_to_budget(roots["preprocessed"] / SEG_DATASET / "plans.json", budget)
+    print("[demo] 2/5 train MedNeXt-S (CPU budget)", flush=True)
+    _check(train.main([
+        "3d_fullres", "all", "-d", "1", "-m", "S", "--continue", "--no-final-val",
+        "--epochs", str(budget.epochs), "--iters-per-epoch", str(budget.iters_per_epoch), "--val-iters", "2",
+    ]), "train")
+    print("[demo] 3/5 predict the held-back cases", flush=True)
+    _check(predict.main(["-i", str(holdout / "images"), "-o", str(holdout / "predictions"),
+                         "-d", "1", "-c", "3d_fullres", "-f", "all"]), "predict")
+    print("[demo] 4/5 evaluate", flush=True)
+    summary_path = holdout / "predictions" / "summary.json"
+    _check(evaluate.main(["-ref", str(holdout / "labels"), "-pred", str(holdout / "predictions"), "-d", "1",
+                          "-o", str(summary_path)]), "evaluate")
+    print("[demo] 5/5 overlays", flush=True)
+    overlays = write_overlays(holdout, cases, workdir / "overlays")
+    summary = json.loads(summary_path.read_text())
+    fg = summary["foreground_mean"]
+    print(f"[demo] done in {time.time() - t0:.0f} s: foreground Dice {fg['Dice']:.4f}, NSD {fg['NSD']:.4f}; "
+          f"overlays: {', '.join(str(p) for p in overlays)}")
+    return summary
+
+
+def fit_plans_to_budget(plans_path: Path, budget: DemoBudget) -> None:
+    """Shrink patch, batch and width in plans.json: the same hand edit the README shows users."""
+    from mednext_fw.planners.plans import Plans
+
+    plans = Plans.load(plans_path)
+    config = plans.configuration("3d_fullres")
+    config.patch_size = list(budget.patch_size)
+    config.batch_size = budget.batch_size
+    config.network.kwargs["n_channels"] = budget.n_channels
+    plans.save(plans_path)
+
+
+def _check(rc: int | None, stage: str) -> None:
+    if rc not in (0, None):
+        raise SystemExit(f"[demo] stage '{stage}' failed with exit code {rc}")
+
+
+def confusion_table(matrix: np.ndarray, names: list[str]) -> str:
+    width = max(len(n) for n in names) + 2
+    head = " " * width + "".join(f"{n[:8]:>9}" for n in names)
+    rows = [f"{n:<{width}}" + "".join(f"{int(v):>9d}" for v in row) for n, row in zip(names, matrix)]
+    return "\n".join([head, *rows])
