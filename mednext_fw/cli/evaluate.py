@@ -1,0 +1,105 @@
+"""``mednext_evaluate``: Dice, IoU, NSD, HD95 and ASSD of a prediction folder against references."""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mednext_evaluate",
+        description="Evaluate predicted label maps against reference label maps, matched by case id. "
+                    "Writes summary.json (per case, mean per label/region, foreground mean) and a per-case CSV.",
+    )
+    p.add_argument("-ref", required=True, type=Path, help="folder with the reference segmentations")
+    p.add_argument("-pred", required=True, type=Path, help="folder with the predicted segmentations")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("-d", dest="dataset", help="dataset id or name in $MEDNEXT_raw: labels, regions, ignore "
+                                                "label and file ending come from its dataset.json")
+    src.add_argument("-l", dest="labels", nargs="+", metavar="LABEL",
+                     help="labels to evaluate; '1,2' evaluates the union of labels 1 and 2 as one region")
+    p.add_argument("-il", "--ignore-label", type=int, default=None,
+                   help="with -l: reference value whose voxels are excluded from every metric")
+    p.add_argument("--tolerance-mm", type=float, default=1.0, help="NSD tolerance in mm (default 1.0)")
+    p.add_argument("-o", dest="output", type=Path, default=None, help="summary JSON (default PRED/summary.json)")
+    p.add_argument("--csv", type=Path, default=None, help="per-case CSV (default PRED/summary.csv)")
+    p.add_argument("-np", dest="num_processes", type=int, default=None, help="worker processes (default min(4, CPUs))")
+    p.add_argument("--no-surface", action="store_true", help="skip NSD/HD95/ASSD (overlap metrics only)")
+    return p
+
+
+def _parse_regions(values: list[str]) -> list[tuple[int, ...]]:
+    regions = []
+    for v in values:
+        try:
+            region = tuple(int(x) for x in v.split(",") if x.strip())
+        except ValueError:
+            raise ValueError(f"label '{v}' is not an integer or a comma-separated list of integers") from None
+        if not region:
+            raise ValueError(f"empty label '{v}'")
+        regions.append(region)
+    return regions
+
+
+def _infer_file_ending(ref_dir: Path) -> str:
+    from mednext_fw.evaluation import EvaluationError
+    from mednext_fw.io.image_io import NATURAL_2D_ENDINGS, SITK_ENDINGS, file_ending_of
+
+    if not ref_dir.is_dir():
+        raise EvaluationError(f"reference folder {ref_dir} does not exist")
+    known = set(SITK_ENDINGS + NATURAL_2D_ENDINGS)
+    endings = Counter(file_ending_of(f) for f in ref_dir.iterdir() if f.is_file() and not f.name.startswith("."))
+    endings = {e: n for e, n in endings.items() if e in known}
+    if not endings:
+        raise EvaluationError(f"no image files in reference folder {ref_dir}")
+    if len(endings) > 1:
+        raise EvaluationError(f"reference folder {ref_dir} mixes file endings {sorted(endings)}; "
+                              "use -d DATASET so the ending comes from dataset.json")
+    return next(iter(endings))
+
+
+def _from_dataset(query: str):
+    from mednext_fw import paths
+    from mednext_fw.io.dataset_json import DatasetJson
+    from mednext_fw.io.lookup import find_dataset
+
+    raw = paths.raw_root()
+    ds = DatasetJson.load(raw / find_dataset(query, roots=[raw]) / "dataset.json")
+    if ds.task == "classification":
+        raise ValueError(f"dataset {query} is a classification dataset; mednext_evaluate scores segmentations")
+    return ds.foreground_regions, ds.ignore_label, ds.file_ending
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from mednext_fw.evaluation import evaluate_folders, format_table
+    from mednext_fw.io.image_io import ImageReadError
+    from mednext_fw.io.lookup import DatasetNotFoundError
+    from mednext_fw.paths import PathNotSetError
+
+    try:
+        if args.dataset is not None:
+            if args.ignore_label is not None:
+                raise ValueError("-il/--ignore-label goes with -l; with -d the ignore label comes from dataset.json")
+            regions, ignore, ending = _from_dataset(args.dataset)
+        else:
+            regions, ignore, ending = _parse_regions(args.labels), args.ignore_label, _infer_file_ending(args.ref)
+        if args.num_processes is not None and args.num_processes < 1:
+            raise ValueError(f"-np must be >= 1, got {args.num_processes}")
+        summary = evaluate_folders(
+            args.ref, args.pred, regions, ending, ignore_label=ignore, tolerance_mm=args.tolerance_mm,
+            output_json=args.output or args.pred / "summary.json", output_csv=args.csv or args.pred / "summary.csv",
+            num_processes=args.num_processes, surface=not args.no_surface,
+        )
+    except (ValueError, ImageReadError, DatasetNotFoundError, PathNotSetError) as exc:
+        print(f"mednext_evaluate: error: {exc}", file=sys.stderr)
+        return 1
+    print(format_table(summary))
+    print(f"summary: {args.output or args.pred / 'summary.json'}\nper case: {args.csv or args.pred / 'summary.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
