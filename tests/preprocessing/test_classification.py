@@ -1,0 +1,99 @@
+"""Classification preprocessing: resize + normalise, the memory-mapped cache, the whole stage on real data."""
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mednext_fw.planners.classification import ImageItem
+from mednext_fw.planners.plans import Configuration
+from mednext_fw.preprocessing.classification import (load_cache, plan_and_preprocess_classification,
+                                                     prepare_image, preprocess_images,
+                                                     read_classification_image)
+
+
+def _config(size=16, norm=("rgb_0_1",), resize="pad") -> Configuration:
+    return Configuration(name="2d_cls", dim=2, spacing=[1, 1], patch_size=[size, size], batch_size=2,
+                         median_image_size=[size, size], normalization=list(norm),
+                         use_mask_for_norm=[False] * len(norm), task="classification",
+                         extra={"resize": resize, "class_names": ["a", "b"]})
+
+
+def test_prepare_pads_to_square_then_resizes():
+    img = np.full((1, 8, 16), 200, np.uint8)  # wide bright image
+    out = prepare_image(img, _config(size=16))
+    assert out.shape == (1, 16, 16) and out.dtype == np.float32
+    # padded with the image minimum (here the only value): constant 200/255 everywhere
+    np.testing.assert_allclose(out, 200 / 255, atol=1e-6)
+    img[:, :, :8] = 0  # left half dark: after centring on a 16x16 canvas the rows above/below are dark too
+    out = prepare_image(img, _config(size=16))
+    assert out[0, 0].max() == 0 and out[0, 8, 12] == pytest.approx(200 / 255, abs=1e-5)
+    stretched = prepare_image(img, _config(size=16, resize="stretch"))
+    assert stretched[0, 0, 12] == pytest.approx(200 / 255, abs=1e-5)
+
+
+def test_zscore_and_unknown_scheme():
+    img = np.random.default_rng(0).integers(0, 4000, (1, 20, 20)).astype(np.uint16)
+    out = prepare_image(img, _config(size=32, norm=("zscore",)))
+    assert abs(out.mean()) < 1e-4 and out.std() == pytest.approx(1, abs=1e-3)
+    with pytest.raises(ValueError, match="ct"):
+        prepare_image(img, _config(norm=("ct",)))
+
+
+def test_grey_is_replicated_for_colour_plans(tmp_path):
+    Image.fromarray(np.arange(12, dtype=np.uint8).reshape(3, 4)).save(tmp_path / "g.png")
+    arr = read_classification_image(tmp_path / "g.png", 3)
+    assert arr.shape == (3, 3, 4) and (arr[0] == arr[2]).all()
+    Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(tmp_path / "c.png")
+    assert read_classification_image(tmp_path / "c.png", 1).shape == (1, 3, 4)
+
+
+def test_cache_is_memmap_and_skipped_when_current(tmp_path):
+    items = []
+    for i in range(4):
+        p = tmp_path / "raw" / f"im_{i}.png"
+        p.parent.mkdir(exist_ok=True)
+        Image.fromarray(np.full((10, 12), 60 * i, np.uint8)).save(p)
+        items.append(ImageItem(f"im_{i}", p, i % 2, f"c{i}"))
+    out = tmp_path / "pre"
+    arr_file = preprocess_images(items, _config(), out, verbose=False)
+    data, index = load_cache(out)
+    assert isinstance(data, np.memmap) and data.shape == (4, 1, 16, 16)
+    assert index["labels"] == [0, 1, 0, 1] and index["case_ids"] == ["c0", "c1", "c2", "c3"]
+    np.testing.assert_allclose(data[3], 180 / 255, atol=1e-6)
+    mtime = os.stat(arr_file).st_mtime_ns
+    preprocess_images(items, _config(), out, verbose=False)
+    assert os.stat(arr_file).st_mtime_ns == mtime  # unchanged settings: skipped
+    preprocess_images(items, _config(size=32), out, verbose=False)
+    assert load_cache(out)[0].shape == (4, 1, 32, 32)  # changed settings: rebuilt
+    assert not [p for p in out.iterdir() if ".tmp-" in p.name]
+
+
+def test_stage_on_real_data_splits_by_case(roots, shared_data):
+    (roots["raw"] / "Dataset101_MRIPlanes").symlink_to(shared_data / "Dataset101_MRIPlanes")
+    out = plan_and_preprocess_classification("Dataset101_MRIPlanes", input_size=32, verbose=False)
+    for name in ("dataset.json", "fingerprint.json", "plans.json", "splits_final.json"):
+        assert (out / name).is_file()
+    data, index = load_cache(out / "mednextPlans_2d_cls")
+    assert data.shape == (268, 1, 32, 32) and 0 <= data.min() and data.max() <= 1
+    splits = json.loads((out / "splits_final.json").read_text())
+    case_of = dict(zip(index["ids"], index["case_ids"]))
+    folds_of_case = defaultdict(set)
+    for k, s in enumerate(splits):
+        assert sorted(s["train"] + s["val"]) == sorted(index["ids"]) and not set(s["train"]) & set(s["val"])
+        for i in s["val"]:
+            folds_of_case[case_of[i]].add(k)
+    assert all(len(f) == 1 for f in folds_of_case.values()) and len(folds_of_case) == 5
+    # a re-run keeps the user's plans and the existing splits
+    plans = json.loads((out / "plans.json").read_text())
+    plans["configurations"]["2d_cls"]["batch_size"] = 7
+    (out / "plans.json").write_text(json.dumps(plans))
+    (out / "splits_final.json").write_text(json.dumps(splits[:2] * 1 + splits[2:]))
+    before = (out / "splits_final.json").read_text()
+    plan_and_preprocess_classification("Dataset101_MRIPlanes", verbose=False)
+    assert json.loads((out / "plans.json").read_text())["configurations"]["2d_cls"]["batch_size"] == 7
+    assert (out / "splits_final.json").read_text() == before
