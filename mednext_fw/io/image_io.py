@@ -103,6 +103,27 @@ def _read_natural(path: Path) -> tuple[np.ndarray, ImageProperties]:
     return arr[:, None], props  # (C, 1, H, W)
 
 
+def truncated_gzip_problem(path: str | Path) -> str | None:
+    """A message when a ``.gz`` file's stream ends early, else None.
+
+    SimpleITK fills a truncated ``.nii.gz`` with zeros instead of failing, so a cut-off download
+    would silently train on half a volume; the integrity check decompresses to the end to catch it.
+    """
+    import gzip
+    import zlib
+
+    path = Path(path)
+    if not path.name.lower().endswith(".gz"):
+        return None
+    try:
+        with gzip.open(path, "rb") as f:
+            while f.read(1 << 24):
+                pass
+    except (EOFError, OSError, zlib.error) as exc:
+        return f"{path}: the compressed file is truncated or corrupt ({exc})"
+    return None
+
+
 def read_image(path: str | Path) -> tuple[np.ndarray, ImageProperties]:
     """One file -> ``(C, Z, Y, X)`` array (C = 1 except for RGB natural images) and its properties."""
     path = Path(path)

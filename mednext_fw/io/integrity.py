@@ -13,7 +13,7 @@ import numpy as np
 
 from mednext_fw.io.cases import list_image_cases, list_label_cases
 from mednext_fw.io.dataset_json import DatasetJson, DatasetJsonError
-from mednext_fw.io.image_io import ImageReadError, read_image, read_seg
+from mednext_fw.io.image_io import ImageReadError, read_image, read_seg, truncated_gzip_problem
 
 
 class IntegrityError(ValueError):
@@ -44,6 +44,9 @@ def _check_case(job: tuple[str, list[Path], Path, list[int]]) -> tuple[list[str]
     case, image_paths, label_path, allowed = job
     problems, notes, ref = [], [], None
     images = []
+    truncated = [m for m in map(truncated_gzip_problem, [*image_paths, label_path]) if m]
+    if truncated:
+        return truncated, notes, None
     for p in image_paths:
         try:
             arr, props = read_image(p)

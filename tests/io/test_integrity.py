@@ -67,7 +67,15 @@ def _break_consecutive(d):
 
 def _break_corrupt(d):
     (d / "imagesTr" / "case1_0000.nii.gz").write_bytes(b"\x1f\x8bnot really a nifti")
-    return "case1_0000.nii.gz: cannot be read"
+    return "case1_0000.nii.gz: (cannot be read|the compressed file is truncated or corrupt)"
+
+
+def _break_truncated(d):
+    # SimpleITK reads a cut-off .nii.gz without complaint (zeros fill the rest): a silent bad download.
+    path = d / "imagesTr" / "case1_0000.nii.gz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return "case1_0000.nii.gz: the compressed file is truncated"
 
 
 def _break_4d(d):
@@ -93,7 +101,7 @@ def _break_json(d):
 
 
 BREAKERS = [_break_missing_label, _break_missing_channel, _break_extra_channel, _break_shape, _break_spacing,
-            _break_label_value, _break_nan, _break_consecutive, _break_corrupt, _break_4d, _break_2d_3d,
+            _break_label_value, _break_nan, _break_consecutive, _break_corrupt, _break_truncated, _break_4d, _break_2d_3d,
             _break_num_training, _break_json]
 
 
