@@ -1,0 +1,138 @@
+"""``mednext_train CONFIG FOLD``: train one fold from the plans (also ``torchrun ... -m mednext_fw.cli.train``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+USER_ERRORS = (ValueError, LookupError, FileNotFoundError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="mednext_train",
+        description="Train one cross-validation fold of a preprocessed dataset. Writes checkpoints, "
+                    "training_log.txt, progress.png and the final validation to "
+                    "$MEDNEXT_results/Dataset###_Name/<Trainer>__<CONFIG>/fold_<FOLD>/. "
+                    "Multi-GPU: torchrun --nproc_per_node N -m mednext_fw.cli.train CONFIG FOLD ...",
+    )
+    p.add_argument("configuration", metavar="CONFIG", help="configuration in plans.json, e.g. 3d_fullres")
+    p.add_argument("fold", metavar="FOLD", help="fold 0-4 of splits_final.json, or 'all' (train on every case)")
+    p.add_argument("-d", "--dataset", help="dataset id or name; may be left out when exactly one dataset is "
+                                           "preprocessed")
+    p.add_argument("-tr", "--trainer", default="MedNeXtTrainer", help="registered trainer (default MedNeXtTrainer)")
+    p.add_argument("-m", "--model", choices=["S", "B", "M", "L"], help="MedNeXt variant instead of the plans'")
+    p.add_argument("-k", "--kernel-size", type=int, choices=[3, 5], help="kernel size instead of the plans'")
+    g = p.add_argument_group("schedule")
+    g.add_argument("--epochs", type=int, help="number of epochs (default: the trainer's; MedNeXtTrainer 1000)")
+    g.add_argument("--iters-per-epoch", type=int,
+                   help="training iterations per epoch (default: the trainer's; MedNeXtTrainer 250)")
+    g.add_argument("--val-iters", type=int, help="validation batches per epoch (default: the trainer's; "
+                                                 "MedNeXtTrainer 50)")
+    g.add_argument("--lr", type=float, help="initial learning rate (default: the trainer's; MedNeXtTrainer 1e-3, "
+                                            "poly decay)")
+    g.add_argument("--seed", type=int, default=None, help="seed for python, numpy, torch and the loaders")
+    g = p.add_argument_group("initialisation and resume")
+    g.add_argument("--continue", dest="continue_training", action="store_true",
+                   help="resume from this fold's newest checkpoint (network, optimiser, schedule, logs, RNG)")
+    g.add_argument("--upkern-from", metavar="CKPT", help="initialise a kernel-5 MedNeXt from a kernel-3 checkpoint "
+                                                         "of the same dataset and fold (UpKern)")
+    g.add_argument("--pretrained", metavar="CKPT", help="load every tensor of CKPT whose name and shape match")
+    g = p.add_argument_group("hardware")
+    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="default: auto")
+    g.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+                   help="autocast dtype (auto: fp16 + GradScaler on CUDA, fp32 elsewhere)")
+    g.add_argument("--num-workers", type=int, default=None,
+                   help="augmentation processes (default $MEDNEXT_n_proc_DA, else from the CPU count; 0 = in-process)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy CPU)")
+    g = p.add_argument_group("plan overrides (recorded in the model folder's plans.json)")
+    g.add_argument("--patch-size", type=int, nargs="+", metavar="N", help="patch size, one value per axis")
+    g.add_argument("--batch-size", type=int, help="global batch size (split across DDP processes)")
+    g.add_argument("--n-channels", type=int, help="MedNeXt base width (32 in the paper)")
+    g.add_argument("--network-kwargs", metavar="JSON", help='extra builder arguments, e.g. \'{"block_counts": [1,1,1,1,1,1,1,1,1]}\'')
+    g = p.add_argument_group("final validation")
+    g.add_argument("--no-final-val", action="store_true", help="skip predicting and scoring the validation cases")
+    g.add_argument("--no-val-tta", action="store_true", help="no mirroring test-time augmentation in the final validation")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    return p
+
+
+def _resolve_dataset(query: str | None) -> str:
+    from mednext_fw import paths
+    from mednext_fw.io.lookup import DatasetNotFoundError, find_dataset
+
+    root = paths.preprocessed_root()
+    if query is not None:
+        return find_dataset(query, [root])
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "plans.json").is_file()) if root.is_dir() else []
+    if len(found) != 1:
+        listing = ", ".join(found) or "none"
+        raise DatasetNotFoundError(f"-d is needed: {len(found)} preprocessed datasets in {root} ({listing})")
+    return found[0]
+
+
+def _options(args: argparse.Namespace) -> dict:
+    kwargs = {}
+    if args.network_kwargs:
+        try:
+            kwargs = json.loads(args.network_kwargs)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--network-kwargs is not valid JSON ({exc})") from None
+        if not isinstance(kwargs, dict):
+            raise ValueError("--network-kwargs must be a JSON object")
+    if args.n_channels is not None:
+        kwargs["n_channels"] = args.n_channels
+    for flag in ("upkern_from", "pretrained"):
+        value = getattr(args, flag)
+        if value is not None and not Path(value).is_file():
+            raise FileNotFoundError(f"--{flag.replace('_', '-')} {value}: file not found")
+    if args.upkern_from and args.pretrained:
+        raise ValueError("use either --upkern-from or --pretrained, not both")
+    return {"variant": args.model, "kernel_size": args.kernel_size, "patch_size": args.patch_size,
+            "batch_size": args.batch_size, "network_kwargs": kwargs, "upkern_from": args.upkern_from,
+            "pretrained": args.pretrained}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.fold != "all" and not args.fold.isdigit():
+        print(f"mednext_train: error: FOLD must be a fold number (0-4) or 'all', got '{args.fold}'", file=sys.stderr)
+        return 1
+    from mednext_fw.paths import PathNotSetError
+    from mednext_fw.trainers.guards import TrainingDivergedError
+    from mednext_fw.trainers.registry import TRAINERS
+    from mednext_fw.trainers.settings import TrainingSettings
+
+    trainer = None
+    try:
+        trainer_cls = TRAINERS.get(args.trainer)
+        # A trainer's recipe (class attribute ``settings_defaults``) fills the flags left out.
+        given = {k: v for k, v in (("num_epochs", args.epochs), ("iters_per_epoch", args.iters_per_epoch),
+                                   ("val_iters", args.val_iters), ("lr", args.lr)) if v is not None}
+        recipe = {**getattr(trainer_cls, "settings_defaults", {}), **given}
+        settings = TrainingSettings(
+            **recipe, device=args.device, precision=args.precision, seed=args.seed, num_workers=args.num_workers,
+            final_validation=not args.no_final_val, final_validation_tta=not args.no_val_tta,
+            continue_training=args.continue_training, progress_bar=not args.no_progress)
+        settings.validate()
+        dataset = _resolve_dataset(args.dataset)
+        trainer = trainer_cls.from_cli(dataset, args.configuration, args.fold, args.trainer, _options(args), settings)
+        trainer.run()
+    except KeyboardInterrupt:
+        where = trainer.output_dir if trainer is not None else "the fold folder"
+        print(f"\nmednext_train: interrupted; checkpoint_latest.pth is in {where}. Resume with --continue.",
+              file=sys.stderr)
+        return 130
+    except (PathNotSetError, TrainingDivergedError, *USER_ERRORS) as exc:
+        print(f"mednext_train: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if trainer is not None:
+            trainer.dist.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

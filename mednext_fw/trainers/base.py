@@ -1,0 +1,333 @@
+"""Task-independent training machinery: the epoch loop and everything around it.
+
+A concrete trainer supplies the parts (``build_network``, ``build_loss``, ``build_data``, how a
+batch is split into inputs/targets, how validation outputs become a metric) and may replace the
+optimiser or schedule. The loop, AMP, the NaN guard, gradient clipping, checkpoints and resume,
+signals, logging, the progress plot and DDP live here once, for segmentation and classification alike.
+"""
+from __future__ import annotations
+
+import abc
+import math
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from mednext_fw.trainers import checkpoint as ckpt_io
+from mednext_fw.trainers.distributed import DistContext, init_distributed
+from mednext_fw.trainers.guards import NonFiniteLossGuard, SignalCatcher, StopRequested
+from mednext_fw.trainers.logger import TrainingLogger
+from mednext_fw.trainers.optim import OptimizerConfig, build_adamw
+from mednext_fw.trainers.precision import Precision
+from mednext_fw.trainers.schedules.poly import PolyLRSchedule
+from mednext_fw.trainers.settings import TrainingSettings
+
+Callback = Callable[["BaseTrainer"], None]  # called with the trainer after every finished epoch
+
+
+class BaseTrainer(abc.ABC):
+    trainer_name = "BaseTrainer"
+    metric_name = "pseudo Dice"
+
+    def __init__(self, output_dir: Path, settings: TrainingSettings, callbacks: Sequence[Callback] = (),
+                 dist_ctx: DistContext | None = None, device: torch.device | None = None):
+        settings.validate()
+        self.settings = settings
+        self.output_dir = Path(output_dir)
+        self.callbacks = list(callbacks)
+        if dist_ctx is None:
+            dist_ctx, device = init_distributed(settings.device)
+        self.dist = dist_ctx
+        self.device = device
+        self.logger = TrainingLogger(self.output_dir / "training_log.txt", enabled=self.dist.is_main,
+                                     metric_name=self.metric_name)
+        self.precision = Precision(self.device, settings.precision)
+        self.guard = NonFiniteLossGuard(settings.max_nonfinite, warn=self._warn)
+        self.epoch = 0  # number of finished epochs
+        self.ema: float | None = None
+        self.best_ema: float | None = None
+        self.steps_per_rank: list[int] = []
+        self.epochs_run = 0  # epochs trained by this process (0 when --continue finds a finished run)
+        self._signals: SignalCatcher | None = None
+        self._is_set_up = False
+
+    # ------------------------------------------------------------------ parts to supply
+    @classmethod
+    @abc.abstractmethod
+    def from_cli(cls, dataset: str, configuration: str, fold: str, trainer_name: str, options: dict[str, Any],
+                 settings: TrainingSettings) -> "BaseTrainer":
+        """Build the trainer from ``mednext_train`` arguments (``options``: the plan-override flags)."""
+
+    @abc.abstractmethod
+    def build_network(self) -> nn.Module:
+        """The bare network (the base moves it to the device and wraps it for DDP)."""
+
+    @abc.abstractmethod
+    def build_loss(self) -> nn.Module:
+        """Called as ``loss(output, target)`` by :meth:`compute_loss`."""
+
+    @abc.abstractmethod
+    def build_data(self) -> tuple[Iterator, Iterator]:
+        """Infinite iterators over training and validation batches."""
+
+    @abc.abstractmethod
+    def split_batch(self, batch: Any) -> tuple[Any, Any]:
+        """A loader batch -> (network input on the device, target on the device)."""
+
+    @abc.abstractmethod
+    def validation_counts(self, output: Any, target: Any) -> torch.Tensor:
+        """Additive statistics of one validation batch (summed over batches and ranks)."""
+
+    @abc.abstractmethod
+    def metric_from_counts(self, counts: torch.Tensor) -> tuple[float, list[float]]:
+        """(mean metric for the EMA / best checkpoint, per-class values for the log)."""
+
+    @abc.abstractmethod
+    def network_builder(self) -> dict[str, Any]:
+        """``{"name", "kwargs"}`` enough to rebuild the network from the registry."""
+
+    def checkpoint_extras(self) -> dict[str, Any]:
+        return {}
+
+    def build_optimizer(self, params) -> torch.optim.Optimizer:
+        s = self.settings
+        return build_adamw(params, OptimizerConfig(lr=s.lr, weight_decay=s.weight_decay, eps=s.adam_eps))
+
+    def build_schedule(self, optimizer: torch.optim.Optimizer) -> PolyLRSchedule:
+        return PolyLRSchedule(optimizer, self.settings.lr, self.settings.num_epochs)
+
+    def compute_loss(self, output: Any, target: Any) -> torch.Tensor:
+        return self.loss(output, target)
+
+    def memory_format(self) -> torch.memory_format | None:
+        return None
+
+    def after_network_built(self, network: nn.Module) -> None:
+        """Hook for weight initialisation from other runs (UpKern, pretrained weights)."""
+
+    def final_validation(self) -> None:
+        """Hook run after training (full-case prediction + evaluation for segmentation)."""
+
+    def close_data(self) -> None:
+        """Hook to stop loader worker processes."""
+
+    # ------------------------------------------------------------------ setup / resume
+    def setup(self) -> None:
+        seed = self.settings.seed
+        if seed is not None:
+            self._seed_everything(seed + self.dist.rank)
+        network = self.build_network().to(self.device)
+        fmt = self.memory_format()
+        if fmt is not None:
+            network = network.to(memory_format=fmt)
+        self.network = network
+        if not self.settings.continue_training:
+            self.after_network_built(network)
+        self.optimizer = self.build_optimizer(network.parameters())
+        self.schedule = self.build_schedule(self.optimizer)
+        self.loss = self.build_loss()
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model: nn.Module = nn.parallel.DistributedDataParallel(network, device_ids=ids)
+        else:
+            self.model = network
+        self._is_set_up = True
+
+    @staticmethod
+    def _seed_everything(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "network_builder": self.network_builder(),
+            "network_state": ckpt_io.strip_prefixes(ckpt_io.unwrap(self.network).state_dict()),
+            "optimizer_state": self.optimizer.state_dict(),
+            "scaler_state": self.precision.state_dict(),
+            "schedule_state": self.schedule.state_dict(),
+            "epoch": self.epoch,
+            "ema_metric": self.ema,
+            "best_ema_metric": self.best_ema,
+            "logger": self.logger.state_dict(),
+            "rng": ckpt_io.rng_state(),
+            "trainer_name": self.trainer_name,
+            "settings": asdict(self.settings),
+            **self.checkpoint_extras(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        ckpt_io.unwrap(self.network).load_state_dict(ckpt_io.strip_prefixes(state["network_state"]))
+        self.optimizer.load_state_dict(state["optimizer_state"])
+        self.precision.load_state_dict(state.get("scaler_state", {}))
+        self.schedule.load_state_dict(state["schedule_state"])
+        self.epoch = int(state["epoch"])
+        self.ema = state.get("ema_metric")
+        self.best_ema = state.get("best_ema_metric")
+        self.logger.load_state_dict(state["logger"])
+        if "rng" in state:
+            ckpt_io.set_rng_state(state["rng"])
+
+    def save_checkpoint(self, name: str) -> None:
+        state = self.state_dict()  # every rank builds it: cheap, and keeps ranks in lock-step
+        if self.dist.is_main:
+            ckpt_io.save_checkpoint(state, self.output_dir / name)
+
+    def resume(self) -> Path | None:
+        """Load the newest of final/latest (best as a fallback); returns the file used."""
+        fold = self.output_dir
+        candidates = [fold / n for n in ("checkpoint_final.pth", "checkpoint_latest.pth") if (fold / n).is_file()]
+        if candidates:
+            path = max(candidates, key=lambda p: p.stat().st_mtime)
+        elif (fold / "checkpoint_best.pth").is_file():
+            path = fold / "checkpoint_best.pth"
+        else:
+            return None
+        self.load_state_dict(ckpt_io.load_checkpoint(path, map_location=self.device))
+        return path
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> None:
+        if not self._is_set_up:
+            self.setup()
+        if self.settings.continue_training:
+            used = self.resume()
+            if used is None:
+                self.logger.log(f"--continue: no checkpoint in {self.output_dir}, starting from scratch")
+            else:
+                self.logger.log(f"Resumed from {used.name} at epoch {self.epoch}")
+        self.train_iter, self.val_iter = self.build_data()
+        try:
+            with SignalCatcher() as signals:
+                self._signals = signals
+                try:
+                    while self.epoch < self.settings.num_epochs:
+                        self.run_epoch()
+                except KeyboardInterrupt:  # StopRequested included
+                    self.save_checkpoint("checkpoint_latest.pth")
+                    self.logger.log(f"Interrupted during epoch {self.epoch + 1}: checkpoint_latest.pth written "
+                                    f"(resume with --continue)")
+                    raise
+                self.save_checkpoint("checkpoint_final.pth")
+                self.save_checkpoint("checkpoint_latest.pth")
+        finally:
+            self._signals = None
+            self.close_data()
+        self.logger.log(f"Training finished after {self.epoch} epochs")
+        if self.settings.final_validation:
+            self.final_validation()
+
+    def run_epoch(self) -> None:
+        s, e = self.settings, self.epoch
+        lr = self.schedule.step(e)
+        start = time.time()
+        self.logger.log(f"Epoch {e + 1}/{s.num_epochs}  lr {lr:.6g}")
+        train_loss, steps = self._train_epoch(e)
+        val_loss, counts = self._validate_epoch(e)
+        metric, per_class = self.metric_from_counts(counts) if counts is not None else (float("nan"), [])
+        if not math.isnan(metric):
+            self.ema = metric if self.ema is None else s.ema_decay * self.ema + (1 - s.ema_decay) * metric
+        self.steps_per_rank = self.dist.all_gather_int(steps)
+        self.epoch += 1
+        self.epochs_run += 1
+        elapsed = time.time() - start
+        self.logger.record(train_loss=train_loss, val_loss=val_loss, metric=metric,
+                           ema_metric=self.ema if self.ema is not None else float("nan"), lr=lr, epoch_time=elapsed)
+        per_class_txt = ", ".join(f"{v:.4f}" for v in per_class)
+        self.logger.log(f"Epoch {e + 1}: train loss {train_loss:.4f}  val loss {val_loss:.4f}  "
+                        f"{self.metric_name} [{per_class_txt}]  EMA {self.ema if self.ema is not None else float('nan'):.4f}  "
+                        f"time {elapsed:.1f}s  optimizer steps per rank {self.steps_per_rank}")
+        if self.ema is not None and (self.best_ema is None or self.ema > self.best_ema):
+            self.best_ema = self.ema
+            self.save_checkpoint("checkpoint_best.pth")
+            self.logger.log(f"New best EMA {self.metric_name}: {self.ema:.4f} -> checkpoint_best.pth")
+        if self.epoch % s.latest_every == 0 or self.epoch == s.num_epochs:
+            self.save_checkpoint("checkpoint_latest.pth")
+        self.logger.plot(self.output_dir / "progress.png")
+        for callback in self.callbacks:
+            callback(self)
+
+    def _poll_signals(self) -> None:
+        if self._signals is not None:
+            self._signals.raise_if_requested()
+
+    def _train_epoch(self, epoch: int) -> tuple[float, int]:
+        self.model.train()
+        total, count, steps = 0.0, 0, 0
+        bar = tqdm(range(self.settings.iters_per_epoch), desc=f"epoch {epoch + 1} train", leave=False,
+                   disable=not (self.dist.is_main and self.settings.progress_bar))
+        for it in bar:
+            self._poll_signals()
+            value, stepped = self.train_step(next(self.train_iter), f"(epoch {epoch + 1}, iteration {it + 1})")
+            if stepped:
+                steps += 1
+                total += value
+                count += 1
+                bar.set_postfix(loss=f"{value:.4f}")
+        sums = self.dist.all_reduce_sum(torch.tensor([total, float(count)], dtype=torch.float64,
+                                                     device=self._comm_device()))
+        return (float(sums[0] / sums[1]) if sums[1] > 0 else float("nan")), steps
+
+    def train_step(self, batch: Any, where: str = "") -> tuple[float, bool]:
+        inputs, target = self.split_batch(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.precision.autocast():
+            output = self.model(inputs)
+            loss = self.compute_loss(output, target)
+        value = self._agreed_loss_value(loss.detach())
+        if not self.guard.step_ok(value, where):
+            return value, False
+        scaler = self.precision.scaler
+        scaler.scale(loss).backward()
+        scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.settings.grad_clip)
+        scaler.step(self.optimizer)
+        scaler.update()
+        return value, True
+
+    def _agreed_loss_value(self, loss: torch.Tensor) -> float:
+        """The local loss, but NaN on every rank if any rank's loss is not finite (ranks must skip together)."""
+        value = float(loss.float().item())
+        if self.dist.enabled:
+            bad = torch.tensor([0.0 if math.isfinite(value) else 1.0], device=self._comm_device())
+            if self.dist.all_reduce_sum(bad).item() > 0:
+                return float("nan")
+        return value
+
+    @torch.no_grad()
+    def _validate_epoch(self, epoch: int) -> tuple[float, torch.Tensor | None]:
+        if self.settings.val_iters == 0:
+            return float("nan"), None
+        self.model.eval()
+        total, count, counts = 0.0, 0, None
+        bar = tqdm(range(self.settings.val_iters), desc=f"epoch {epoch + 1} val", leave=False,
+                   disable=not (self.dist.is_main and self.settings.progress_bar))
+        for _ in bar:
+            self._poll_signals()
+            inputs, target = self.split_batch(next(self.val_iter))
+            with self.precision.autocast():
+                output = self.model(inputs)
+                loss = self.compute_loss(output, target)
+            if math.isfinite(loss.item()):
+                total += float(loss.item())
+                count += 1
+            c = self.validation_counts(output, target).to(torch.float64)
+            counts = c if counts is None else counts + c
+        comm = self._comm_device()
+        sums = self.dist.all_reduce_sum(torch.tensor([total, float(count)], dtype=torch.float64, device=comm))
+        counts = self.dist.all_reduce_sum(counts.to(comm))
+        return (float(sums[0] / sums[1]) if sums[1] > 0 else float("nan")), counts.cpu()
+
+    def _comm_device(self) -> torch.device:
+        # gloo reduces CPU tensors; NCCL needs them on the GPU
+        return self.device if (self.dist.enabled and self.device.type == "cuda") else torch.device("cpu")
+
+    def _warn(self, message: str) -> None:
+        self.logger.log(f"WARNING: {message}")

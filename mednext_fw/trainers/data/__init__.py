@@ -1,0 +1,1 @@
+"""Training data: memory-mapped cases, patch sampling, augmentation, multi-process loading."""

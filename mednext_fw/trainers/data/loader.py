@@ -1,0 +1,38 @@
+"""Wrap a batch loader + transforms into a (multi-process) iterator.
+
+``num_workers == 0`` runs everything in the training process (tests, debugging, DDP smoke runs);
+otherwise batchgenerators' non-deterministic multi-process augmenter keeps ``num_workers`` processes
+busy so the accelerator does not wait for augmentation.
+"""
+from __future__ import annotations
+
+import os
+
+from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
+from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
+
+
+def default_num_workers(device_type: str) -> int:
+    env = os.environ.get("MEDNEXT_n_proc_DA") or os.environ.get("nnUNet_n_proc_DA")
+    if env:
+        try:
+            return max(0, int(env))
+        except ValueError:
+            raise ValueError(f"MEDNEXT_n_proc_DA must be an integer, got '{env}'") from None
+    cpus = os.cpu_count() or 1
+    # On CPU the augmentation workers compete with the training math for the same cores.
+    return min(12, cpus) if device_type == "cuda" else max(1, cpus // 2)
+
+
+def make_augmenter(loader, transform, num_workers: int, seed: int, pin_memory: bool = False):
+    if num_workers <= 0:
+        return SingleThreadedAugmenter(loader, transform)
+    seeds = [(seed * 1000 + i) % 2**32 for i in range(num_workers)]  # numpy seeds must fit 32 bits
+    return NonDetMultiThreadedAugmenter(loader, transform, num_workers, num_cached=max(2, num_workers),
+                                        seeds=seeds, pin_memory=pin_memory)
+
+
+def close_augmenter(augmenter) -> None:
+    finish = getattr(augmenter, "_finish", None)
+    if finish is not None:
+        finish()

@@ -1,0 +1,130 @@
+"""What one segmentation run trains on: plans + overrides, data folders, split, output folder.
+
+Command-line overrides (variant, kernel, patch, batch, network arguments) are applied to a copy of
+the configuration; that *effective* configuration is what the model folder's ``plans.json`` records,
+so inference rebuilds exactly the trained network. A variant/kernel other than the plans' changes
+the model folder name (``MedNeXtTrainer_S_kernel5__3d_fullres``), so two such runs never mix folds.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mednext_fw import paths
+from mednext_fw.io.dataset_json import DatasetJson
+from mednext_fw.planners.plans import Configuration, Plans
+from mednext_fw.trainers.splits import fold_cases, load_or_create_splits
+
+DEFAULT_TRAINER = "MedNeXtTrainer"
+
+
+class ExperimentError(ValueError):
+    pass
+
+
+@dataclass
+class SegmentationSpec:
+    dataset: str  # Dataset###_Name
+    configuration: str = "3d_fullres"
+    fold: str = "0"  # 0-4 or "all"
+    trainer_name: str = DEFAULT_TRAINER
+    variant: str | None = None
+    kernel_size: int | None = None
+    patch_size: list[int] | None = None
+    batch_size: int | None = None
+    network_kwargs: dict[str, Any] = field(default_factory=dict)
+    upkern_from: str | None = None
+    pretrained: str | None = None
+    oversample_foreground: float = 1 / 3
+
+
+@dataclass
+class Experiment:
+    spec: SegmentationSpec
+    plans: Plans  # effective (overrides applied)
+    config: Configuration  # effective
+    dataset: DatasetJson
+    preprocessed_dir: Path  # $MEDNEXT_preprocessed/Dataset###_Name
+    data_dir: Path  # ... /<data_identifier>
+    model_dir: Path  # $MEDNEXT_results/Dataset###_Name/<Trainer>__<config>
+    train_cases: list[str]
+    val_cases: list[str]
+
+    @property
+    def fold_dir(self) -> Path:
+        return self.model_dir / f"fold_{self.spec.fold}"
+
+
+def effective_configuration(config: Configuration, spec: SegmentationSpec) -> Configuration:
+    cfg = Configuration.from_dict(asdict(config))
+    if spec.variant is not None:
+        cfg.network.variant = spec.variant.upper()
+    if spec.kernel_size is not None:
+        cfg.network.kernel_size = int(spec.kernel_size)
+    if spec.patch_size is not None:
+        patch = [int(p) for p in spec.patch_size]
+        if len(patch) != cfg.dim or any(p < 1 for p in patch):
+            raise ExperimentError(f"--patch-size needs {cfg.dim} positive sizes for '{cfg.name}', got {patch}")
+        cfg.patch_size = patch
+    if spec.batch_size is not None:
+        if spec.batch_size < 1:
+            raise ExperimentError(f"--batch-size must be >= 1, got {spec.batch_size}")
+        cfg.batch_size = int(spec.batch_size)
+    cfg.network.kwargs = {**cfg.network.kwargs, **spec.network_kwargs}
+    return cfg
+
+
+def model_folder_name(spec: SegmentationSpec, planned: Configuration, effective: Configuration) -> str:
+    name = spec.trainer_name
+    net_p, net_e = planned.network, effective.network
+    if (net_p.variant, net_p.kernel_size) != (net_e.variant, net_e.kernel_size):
+        name += f"_{net_e.variant}_kernel{net_e.kernel_size}"
+    return f"{name}__{spec.configuration}"
+
+
+def available_cases(data_dir: Path) -> list[str]:
+    return sorted(p.name[:-4] for p in data_dir.glob("*.npy") if not p.name.endswith("_seg.npy"))
+
+
+def prepare_experiment(spec: SegmentationSpec, create_splits: bool = True) -> Experiment:
+    pre_dir = paths.preprocessed_root() / spec.dataset
+    plans_file = pre_dir / "plans.json"
+    if not plans_file.is_file():
+        raise ExperimentError(f"{plans_file}: not found; run mednext_plan_and_preprocess -d {spec.dataset} first")
+    plans = Plans.load(plans_file)
+    dataset = DatasetJson.load(pre_dir / "dataset.json")
+    planned = plans.configuration(spec.configuration)
+    if planned.task != "segmentation":
+        raise ExperimentError(f"configuration '{spec.configuration}' is a {planned.task} configuration; "
+                              f"choose a classification trainer with -tr")
+    config = effective_configuration(planned, spec)
+    effective = copy.deepcopy(plans)
+    effective.configurations = {spec.configuration: config}
+    data_dir = pre_dir / (config.data_identifier or f"{plans.plans_name}_{spec.configuration}")
+    cases = available_cases(data_dir) if data_dir.is_dir() else []
+    if not cases:
+        raise ExperimentError(f"{data_dir}: no preprocessed cases; run mednext_plan_and_preprocess -d {spec.dataset} "
+                              f"-c {spec.configuration}")
+    splits = load_or_create_splits(pre_dir / "splits_final.json", cases, create=create_splits)
+    train, val = fold_cases(splits, spec.fold, cases, str(pre_dir / "splits_final.json"))
+    model_dir = paths.results_root() / spec.dataset / model_folder_name(spec, planned, config)
+    return Experiment(spec, effective, config, dataset, pre_dir, data_dir, model_dir, train, val)
+
+
+def write_model_folder_files(exp: Experiment) -> None:
+    """``plans.json`` (effective) and ``dataset.json`` in the model folder; refuse to mix settings."""
+    target = exp.model_dir / "plans.json"
+    new = exp.plans.to_dict()
+    if target.is_file():
+        old = json.loads(target.read_text())
+        old_cfg = old.get("configurations", {}).get(exp.spec.configuration)
+        if old_cfg is not None and old_cfg != new["configurations"][exp.spec.configuration]:
+            raise ExperimentError(
+                f"{target}: this model folder was trained with other settings (patch, batch or network "
+                "arguments differ); other folds would not match. Use the same flags, or move the folder away."
+            )
+    exp.plans.save(target)
+    exp.dataset.save(exp.model_dir / "dataset.json")

@@ -1,0 +1,90 @@
+"""Per-epoch history, the appended ``training_log.txt`` and the ``progress.png`` plot."""
+from __future__ import annotations
+
+import datetime
+import sys
+from pathlib import Path
+from typing import Any
+
+from mednext_fw.io.atomic import atomic_path
+
+SERIES = ("train_loss", "val_loss", "metric", "ema_metric", "lr", "epoch_time")
+
+
+class TrainingLogger:
+    """Keeps every epoch's numbers (restored on resume) and writes log lines when ``enabled``.
+
+    Only rank 0 is ``enabled`` under DDP; the others keep the history in memory so all ranks agree on
+    the EMA and the best-checkpoint decision.
+    """
+
+    def __init__(self, log_file: Path | None, enabled: bool = True, echo: bool = True, metric_name: str = "pseudo Dice"):
+        self.log_file = Path(log_file) if log_file is not None else None
+        self.enabled = enabled
+        self.echo = echo
+        self.metric_name = metric_name
+        self.history: dict[str, list[float]] = {k: [] for k in SERIES}
+
+    def log(self, message: str) -> None:
+        if not self.enabled:
+            return
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        lines = "".join(f"{stamp}: {line}\n" for line in str(message).splitlines() or [""])
+        if self.log_file is not None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.log_file, "a") as f:  # appended, so a resumed run continues the same file
+                f.write(lines)
+        if self.echo:
+            sys.stdout.write(lines)
+            sys.stdout.flush()
+
+    def record(self, **values: float) -> None:
+        unknown = set(values) - set(SERIES)
+        if unknown:
+            raise KeyError(f"unknown log series {sorted(unknown)}")
+        for key in SERIES:
+            self.history[key].append(float(values.get(key, float("nan"))))
+
+    @property
+    def num_epochs_logged(self) -> int:
+        return len(self.history["train_loss"])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": {k: list(v) for k, v in self.history.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = {k: list(state["history"].get(k, [])) for k in SERIES}
+
+    def plot(self, path: Path) -> None:
+        if not self.enabled or self.num_epochs_logged == 0:
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")  # headless: training servers have no display
+        import matplotlib.pyplot as plt
+
+        h = self.history
+        epochs = list(range(1, self.num_epochs_logged + 1))
+        fig, axes = plt.subplots(3, 1, figsize=(10, 12))
+        ax = axes[0]
+        ax.plot(epochs, h["train_loss"], "b-", marker=".", label="train loss")
+        ax.plot(epochs, h["val_loss"], "r-", marker=".", label="val loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax2 = ax.twinx()
+        ax2.plot(epochs, h["metric"], "g:", marker=".", label=self.metric_name)
+        ax2.plot(epochs, h["ema_metric"], "g-", marker=".", label=f"{self.metric_name} (EMA)")
+        ax2.set_ylabel(self.metric_name)
+        lines = ax.get_legend_handles_labels()
+        lines2 = ax2.get_legend_handles_labels()
+        ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="best")
+        axes[1].plot(epochs, h["epoch_time"], "b-", marker=".")
+        axes[1].set_xlabel("epoch")
+        axes[1].set_ylabel("epoch time [s]")
+        axes[2].plot(epochs, h["lr"], "b-", marker=".")
+        axes[2].set_xlabel("epoch")
+        axes[2].set_ylabel("learning rate")
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+        plt.close(fig)
