@@ -25,11 +25,12 @@ HOLDOUT_PREFIX = "colin27"
 
 @dataclass
 class DemoBudget:
-    epochs: int = 30
-    iters_per_epoch: int = 10
-    patch_size: tuple[int, int, int] = (48, 64, 48)
+    epochs: int = 20
+    iters_per_epoch: int = 25
+    spacing_mm: float = 4.0  # coarser than the planner's choice so the whole demo fits a 2-core CPU
+    patch_size: tuple[int, int, int] = (32, 32, 32)
     batch_size: int = 2
-    n_channels: int = 16  # MedNeXt-S width reduced so the demo fits a 2-core CPU in minutes
+    n_channels: int = 8  # MedNeXt-S width reduced for the same reason
 
 
 def setup_roots(workdir: Path) -> dict[str, Path]:
@@ -94,12 +95,15 @@ def run_segmentation(workdir: Path, budget: DemoBudget) -> dict:
     holdout = workdir / "holdout"
     cases = stage_segmentation_data(roots["raw"], holdout)
     print(f"[demo] 1/5 plan and preprocess {SEG_DATASET} (held back for testing: {', '.join(cases)})", flush=True)
-    _check(plan_and_preprocess.main(["-d", "1", "-c", "3d_fullres", "-np", "2"]), "plan_and_preprocess")
+    spacing = [str(budget.spacing_mm)] * 3
+    _check(plan_and_preprocess.main(["-d", "1", "-c", "3d_fullres", "-np", "2", "--spacing", *spacing]),
+           "plan_and_preprocess")
     fit_plans_to_budget(roots["preprocessed"] / SEG_DATASET / "plans.json", budget)
     print("[demo] 2/5 train MedNeXt-S (CPU budget)", flush=True)
     _check(train.main([
         "3d_fullres", "all", "-d", "1", "-m", "S", "--continue", "--no-final-val",
-        "--epochs", str(budget.epochs), "--iters-per-epoch", str(budget.iters_per_epoch), "--val-iters", "2",
+        "--epochs", str(budget.epochs), "--iters-per-epoch", str(budget.iters_per_epoch), "--val-iters", "5",
+        "--num-workers", "1", "--threads", "1",
     ]), "train")
     print("[demo] 3/5 predict the held-back cases", flush=True)
     _check(predict.main(["-i", str(holdout / "images"), "-o", str(holdout / "predictions"),

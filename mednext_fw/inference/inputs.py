@@ -1,0 +1,106 @@
+"""Input folders for prediction: group channel files into cases and check them before any work.
+
+``CASE_0000<ending>``, ``CASE_0001<ending>``, ... form one case; a single-channel model also takes
+``CASE<ending>``. The checks read headers and decompress ``.gz`` streams to their end (cheap next to inference), so a
+bad file anywhere stops the run before anything is written.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import SimpleITK as sitk
+
+from mednext_fw.io.dataset_json import DatasetJson
+from mednext_fw.io.image_io import NATURAL_2D_ENDINGS, SITK_ENDINGS, file_ending_of, truncated_gzip_problem
+
+_CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<ch>\d{4})$")
+
+
+class InputFileError(ValueError):
+    pass
+
+
+def _is_image(p: Path) -> bool:
+    return p.is_file() and not p.name.startswith(".") and file_ending_of(p) in SITK_ENDINGS + NATURAL_2D_ENDINGS
+
+
+def collect_cases(folder: str | Path, dataset: DatasetJson) -> dict[str, list[Path]]:
+    """``{case_id: [channel 0 file, channel 1 file, ...]}``; every case must have every channel."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputFileError(f"{folder}: input folder not found")
+    n_ch = dataset.num_channels
+    channels: dict[str, dict[int, Path]] = {}
+    for p in sorted(folder.iterdir()):
+        if not _is_image(p):
+            continue
+        stem = p.name[: -len(file_ending_of(p))]
+        m = _CHANNEL_RE.match(stem)
+        case, ch = (m.group("case"), int(m.group("ch"))) if m else (stem, None)
+        if ch is None:
+            if n_ch != 1:
+                raise InputFileError(f"{p}: the model needs {n_ch} channels per case; name the files "
+                                     f"{stem}_0000{file_ending_of(p)} ... {stem}_{n_ch - 1:04d}{file_ending_of(p)}")
+            ch = 0
+        if ch >= n_ch:
+            raise InputFileError(f"{p}: channel {ch} but the model has {n_ch} channel(s) "
+                                 f"({', '.join(dataset.channel_name_list)})")
+        if ch in channels.setdefault(case, {}):
+            raise InputFileError(f"{p}: case '{case}' channel {ch} is also given by {channels[case][ch]}")
+        channels[case][ch] = p
+    if not channels:
+        raise InputFileError(f"{folder}: no image files (expected CASE_0000{dataset.file_ending})")
+    out = {}
+    for case, chans in channels.items():
+        missing = [c for c in range(n_ch) if c not in chans]
+        if missing:
+            ending = file_ending_of(next(iter(chans.values())))
+            names = ", ".join(f"{case}_{c:04d}{ending}" for c in missing)
+            raise InputFileError(f"{folder}: case '{case}' is missing channel file(s) {names}")
+        endings = {file_ending_of(p) for p in chans.values()}
+        if len(endings) > 1:
+            raise InputFileError(f"{folder}: case '{case}' mixes file formats {sorted(endings)}")
+        out[case] = [chans[c] for c in range(n_ch)]
+    return out
+
+
+def _header(path: Path) -> tuple[int, tuple[int, ...]]:
+    """(dimension, size) from the header alone."""
+    if file_ending_of(path) in NATURAL_2D_ENDINGS:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                return 2, tuple(im.size)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InputFileError(f"{path}: cannot be read as an image ({exc})") from exc
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise InputFileError(f"{path}: cannot be read ({str(exc).strip().splitlines()[-1]})") from exc
+    if reader.GetNumberOfComponents() != 1:
+        raise InputFileError(f"{path}: has {reader.GetNumberOfComponents()} components per voxel; "
+                             "store each channel as its own _000X file")
+    return reader.GetDimension(), tuple(reader.GetSize())
+
+
+def check_inputs(cases: dict[str, list[Path]], model_dim: int) -> None:
+    """Every file readable to its end, of a dimensionality the model can take, channels of one size."""
+    for case, files in cases.items():
+        first_size = None
+        for p in files:
+            dim, size = _header(p)
+            problem = truncated_gzip_problem(p)  # SimpleITK would silently read the missing part as zeros
+            if problem:
+                raise InputFileError(problem)
+            if dim not in (2, 3):
+                raise InputFileError(f"{p}: is a {dim}D image; expected a 3D volume (or a 2D image for 2D models)")
+            if model_dim == 3 and dim != 3:
+                raise InputFileError(f"{p}: is a {dim}D image but the model is 3D")
+            if first_size is None:
+                first_size = size
+            elif size != first_size:
+                raise InputFileError(f"{p}: size {size} differs from {files[0]} {first_size}")

@@ -1,0 +1,185 @@
+"""``Predictor``: preprocessed or raw arrays and files -> label maps on the input's own grid.
+
+Built from a trained model folder (CLI) or from in-memory networks (the trainer's final
+validation). Folds are ensembled by averaging probabilities.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from mednext_fw.inference.export import ExportSpec, export_case, to_native
+from mednext_fw.inference.export_pool import ExportPool
+from mednext_fw.inference.model_folder import ModelFolder, load_networks
+from mednext_fw.inference.postprocessing import POSTPROCESSING_FILE, PostprocessingRules
+from mednext_fw.inference.sliding_window import SlidingWindowSettings, sliding_window_predict
+from mednext_fw.io.dataset_json import DatasetJson
+from mednext_fw.io.image_io import ImageProperties, file_ending_of, read_images
+from mednext_fw.io.labels import num_outputs
+from mednext_fw.planners.plans import Configuration, Plans
+
+log = logging.getLogger(__name__)
+
+
+def select_device(name: str | torch.device = "auto") -> torch.device:
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("device 'mps' requested but MPS is not available")
+    return torch.device(name)
+
+
+def probabilities_inplace(logits: torch.Tensor, regions: bool, slab: int = 8) -> torch.Tensor:
+    """Softmax/sigmoid over the class axis of ``(K, *S)`` in place, ``slab`` slices at a time, so the
+    temporaries (max, sum) stay slab-sized instead of full-size."""
+    if regions:
+        return logits.sigmoid_()
+    for start in range(0, logits.shape[1], slab):
+        chunk = logits[:, start:start + slab]
+        chunk -= torch.amax(chunk, 0, keepdim=True)
+        chunk.exp_()
+        chunk /= chunk.sum(0, keepdim=True)
+    return logits
+
+
+@contextlib.contextmanager
+def _inference_state(net: nn.Module) -> Iterator[None]:
+    """Eval mode, deep supervision off; the caller's (e.g. the trainer's) state restored after."""
+    was_training = net.training
+    ds = getattr(net, "deep_supervision", None)
+    net.eval()
+    if ds is not None:
+        net.deep_supervision = False
+    try:
+        yield
+    finally:
+        if ds is not None:
+            net.deep_supervision = ds
+        net.train(was_training)
+
+
+class Predictor:
+    def __init__(self, networks: Sequence[nn.Module] | nn.Module, plans: Plans, config: Configuration | str,
+                 dataset: DatasetJson, device: str | torch.device = "auto", tta: bool = True, step_size: float = 0.5,
+                 tile_batch_size: int = 1, postprocessing: PostprocessingRules | None = None,
+                 progress: bool = False):
+        self.networks = [networks] if isinstance(networks, nn.Module) else list(networks)
+        if not self.networks:
+            raise ValueError("Predictor needs at least one network")
+        self.plans = plans
+        self.config = plans.configuration(config) if isinstance(config, str) else config
+        self.dataset = dataset
+        self.device = select_device(device)
+        for net in self.networks:
+            net.to(self.device)
+        self.settings = SlidingWindowSettings(
+            patch_size=list(self.config.patch_size), step_size=step_size,
+            mirror_axes=list(self.config.mirror_axes) if tta else [], batch_size=tile_batch_size, progress=progress)
+        self.spec = ExportSpec.from_plans(plans, self.config, dataset)
+        self.postprocessing = postprocessing
+        self.num_outputs = num_outputs(dataset)
+
+    @classmethod
+    def from_model_folder(cls, folder: str | Path | ModelFolder, folds: Sequence[int | str] | None = None,
+                          checkpoint: str = "final", device: str | torch.device = "auto", tta: bool = True,
+                          step_size: float = 0.5, **kwargs) -> "Predictor":
+        mf = folder if isinstance(folder, ModelFolder) else ModelFolder.open(folder)
+        nets = load_networks(mf, folds, checkpoint)
+        pp_file = mf.path / POSTPROCESSING_FILE
+        pp = PostprocessingRules.load(pp_file) if pp_file.is_file() else None
+        kwargs.setdefault("postprocessing", pp)
+        return cls(nets, mf.plans, mf.config_name, mf.dataset, device, tta, step_size, **kwargs)
+
+    # ---------- preprocessed space ----------
+    def predict_probabilities(self, data: np.ndarray | torch.Tensor) -> np.ndarray:
+        """``(C, *S)`` preprocessed data -> ``(K, *S)`` fp32 probabilities, averaged over folds."""
+        if isinstance(data, np.ndarray):
+            data = torch.from_numpy(data if data.flags.writeable else np.array(data))
+        total = None
+        with torch.inference_mode():
+            for net in self.networks:
+                with _inference_state(net):
+                    logits = sliding_window_predict(net, data, self.num_outputs, self.settings, self.device)
+                probs = probabilities_inplace(logits, self.dataset.has_regions)
+                if total is None:
+                    total = probs
+                else:
+                    total += probs.to(total.device)
+                del logits, probs
+            if len(self.networks) > 1:
+                total /= len(self.networks)
+        return total.cpu().numpy()
+
+    def predict_preprocessed(self, data: np.ndarray | torch.Tensor, case_props, return_probabilities: bool = False,
+                             apply_postprocessing: bool = True):
+        """Preprocessed case -> native label map (and native probabilities when asked)."""
+        probs = self.predict_probabilities(data)
+        pp = self.postprocessing if apply_postprocessing else None
+        seg, native_probs = to_native(probs, self.spec, case_props, pp, return_probabilities)
+        return (seg, native_probs) if return_probabilities else seg
+
+    def predict_preprocessed_to_file(self, data, case_props, output_path: str | Path,
+                                     probabilities_path: str | Path | None = None,
+                                     apply_postprocessing: bool = False) -> Path:
+        """For the trainer's validation: raw (not postprocessed) prediction written atomically."""
+        probs = self.predict_probabilities(data)
+        pp = self.postprocessing if apply_postprocessing else None
+        return export_case(probs, self.spec, case_props, output_path, probabilities_path, pp)
+
+    # ---------- raw arrays and files ----------
+    def preprocess(self, data: np.ndarray, image_props: ImageProperties, case_id: str = "case"):
+        from mednext_fw.preprocessing import preprocess_case
+
+        data, _, props = preprocess_case(data, image_props, None, self.plans, self.config, self.dataset, case_id)
+        return data, props
+
+    def predict_array(self, data: np.ndarray, image_props: ImageProperties, case_id: str = "case"):
+        """Raw ``(C, Z, Y, X)`` image as read by ``read_images`` -> (native label map, native probabilities)."""
+        pre, props = self.preprocess(data, image_props, case_id)
+        return self.predict_preprocessed(pre, props, return_probabilities=True)
+
+    def predict_files(self, cases: Mapping[str, Sequence[str | Path]], output_dir: str | Path,
+                      overwrite: bool = False, save_probabilities: bool = False,
+                      num_export_workers: int = 2) -> list[Path]:
+        """Predict ``{case_id: [channel files]}`` into ``output_dir/<case_id><input ending>``.
+
+        Cases whose outputs exist are skipped unless ``overwrite``; every file is written atomically,
+        so an interrupted run resumes where it stopped.
+        """
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        jobs, outputs = [], []
+        for case_id, files in cases.items():
+            out = output_dir / f"{case_id}{file_ending_of(files[0])}"
+            prob = output_dir / f"{case_id}.npz" if save_probabilities else None
+            outputs.append(out)
+            done = out.is_file() and (prob is None or prob.is_file())
+            if overwrite or not done:
+                jobs.append((case_id, list(files), out, prob))
+        if len(jobs) < len(cases):
+            log.info("skipping %d case(s) with existing results in %s", len(cases) - len(jobs), output_dir)
+        with ExportPool(num_export_workers) as pool:
+            for case_id, files, out, prob in tqdm(jobs, desc="predicting", unit="case", disable=not jobs):
+                data, image_props = read_images(files)
+                pre, props = self.preprocess(data, image_props, case_id)
+                del data
+                probs = self.predict_probabilities(pre)
+                del pre
+                pool.submit(export_case, probs, self.spec, props, out, prob, self.postprocessing)
+                del probs
+        return outputs
