@@ -138,6 +138,65 @@ def _check(rc: int | None, stage: str) -> None:
         raise SystemExit(f"[demo] stage '{stage}' failed with exit code {rc}")
 
 
+@dataclass
+class ClassificationBudget:
+    epochs: int | None = None  # None: each plug-in's demo default below
+    input_size: int = 64  # the demo PNGs are 64-pixel thumbnails
+    batch_size: int = 16
+    trainers: tuple[tuple[str, int], ...] = (("HoViT", 4), ("XrayMoE", 8))  # (trainer, epochs)
+
+
+def stage_classification_data(raw: Path) -> None:
+    dst = raw / CLS_DATASET
+    if not dst.exists():
+        tmp = raw / f".{CLS_DATASET}.partial"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(DEMO_DATA / CLS_DATASET, tmp)
+        tmp.rename(dst)
+
+
+def held_out_images(preprocessed: Path, raw: Path, fold: int, out: Path) -> list[str]:
+    """Copy the fold's validation images (whole cases, never trained on) into ``out``; return the cases."""
+    splits = json.loads((preprocessed / CLS_DATASET / "splits_final.json").read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    for image_id in splits[fold]["val"]:  # ids are paths below imagesTr without the ending
+        src = raw / CLS_DATASET / "imagesTr" / f"{image_id}.png"
+        shutil.copy(src, out / src.name)
+    return sorted({Path(i).name.rsplit("_", 2)[0] for i in splits[fold]["val"]})
+
+
+def run_classification(workdir: Path, budget: ClassificationBudget) -> dict:
+    from mednext_fw.cli import plan_and_preprocess, predict, train
+
+    t0 = time.time()
+    roots = setup_roots(workdir)
+    stage_classification_data(roots["raw"])
+    print(f"[demo] 1/3 plan and preprocess {CLS_DATASET}", flush=True)
+    _check(plan_and_preprocess.main(["-d", "101", "--input-size", str(budget.input_size), "-np", "1"]),
+           "plan_and_preprocess")
+    images = workdir / "holdout_planes"
+    cases = held_out_images(roots["preprocessed"], roots["raw"], 0, images)
+    results = {}
+    for trainer, epochs in budget.trainers:
+        print(f"[demo] 2/3 train {trainer} on fold 0 (held out: {', '.join(cases)})", flush=True)
+        _check(train.main(["2d_cls", "0", "-d", "101", "-tr", trainer, "--epochs", str(budget.epochs or epochs),
+                           "--batch-size", str(budget.batch_size), "--seed", "0", "--continue"]), "train")
+        print(f"[demo] 3/3 predict the held-out images with {trainer}", flush=True)
+        out = workdir / "predictions" / trainer
+        _check(predict.main(["-i", str(images), "-o", str(out), "-d", "101", "-tr", trainer, "-c", "2d_cls",
+                             "-f", "0", "--overwrite"]), "predict")
+        summary_path = roots["results"] / CLS_DATASET / f"{trainer}__2d_cls" / "fold_0" / "validation" / "summary.json"
+        summary = json.loads(summary_path.read_text())
+        results[trainer] = summary
+        names = summary.get("class_names") or [str(i) for i in range(len(summary["confusion_matrix"]))]
+        print(f"[demo] {trainer}: accuracy {summary['accuracy']:.4f}, balanced accuracy "
+              f"{summary['balanced_accuracy']:.4f}, macro F1 {summary['macro_f1']:.4f}; predictions: "
+              f"{out / 'predictions.csv'}\nconfusion matrix (rows: true class)\n"
+              f"{confusion_table(np.asarray(summary['confusion_matrix']), names)}", flush=True)
+    print(f"[demo] done in {time.time() - t0:.0f} s")
+    return results
+
+
 def confusion_table(matrix: np.ndarray, names: list[str]) -> str:
     width = max(len(n) for n in names) + 2
     head = " " * width + "".join(f"{n[:8]:>9}" for n in names)

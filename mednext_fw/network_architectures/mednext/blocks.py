@@ -1,0 +1,130 @@
+"""MedNeXt blocks, computed on channels-last (N, *spatial, C) tensors.
+
+The parameters live in ordinary ``nn.ConvNd`` / ``nn.ConvTransposeNd`` modules, so their shapes
+and default initialisation are exactly the reference's (parameter counts and checkpoints match
+one to one); the forward uses them functionally: 1x1 convs become GEMMs over the last dim, the
+depthwise convs run on a channels-last view (see ``fast.py``), nothing is ever permuted back.
+
+Shape conventions follow the reference: the down block halves even sizes (stride 2, padding k//2);
+the up block's transposed conv gives 2n-1 voxels per axis, and the result (main path and shortcut)
+gets one zero plane in front of every spatial axis to reach 2n.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mednext_fw.network_architectures.mednext.fast import (
+    depthwise_conv,
+    depthwise_conv_transpose,
+    to_channels_first_view,
+)
+from mednext_fw.network_architectures.mednext.norms import GRN, ChannelNorm
+
+_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_CONV_T = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
+
+
+def _pointwise(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
+    """1x1 ``nn.ConvNd`` (weight (out, in, 1..)) applied to a channels-last tensor."""
+    return F.linear(x, conv.weight.flatten(1), conv.bias)
+
+
+def _pointwise_transposed(x: torch.Tensor, conv: nn.Module, bias: bool = True) -> torch.Tensor:
+    """1x1 ``nn.ConvTransposeNd`` (weight (in, out, 1..)) applied to a channels-last tensor."""
+    return F.linear(x, conv.weight.flatten(1).t(), conv.bias if bias else None)
+
+
+class MedNeXtBlock(nn.Module):
+    """Depthwise k^d conv -> norm -> 1x1 expand -> GELU [-> GRN] -> 1x1 compress [+ input]."""
+
+    def __init__(self, in_channels: int, out_channels: int, exp_r: int, kernel_size: int, dim: int = 3,
+                 residual: bool = True, norm: str = "group", grn: bool = False):
+        super().__init__()
+        if residual and in_channels != out_channels:
+            raise ValueError("a residual MedNeXt block needs in_channels == out_channels")
+        self.residual = residual
+        self.dim = dim
+        self.kernel_size = kernel_size
+        self.dw = self._make_depthwise(in_channels, kernel_size, dim)
+        self.norm = ChannelNorm(in_channels, norm)
+        self.expand = _CONV[dim](in_channels, exp_r * in_channels, kernel_size=1)
+        self.grn = GRN(exp_r * in_channels, dim) if grn else None
+        self.compress = _CONV[dim](exp_r * in_channels, out_channels, kernel_size=1)
+
+    @staticmethod
+    def _make_depthwise(channels: int, kernel_size: int, dim: int) -> nn.Module:
+        return _CONV[dim](channels, channels, kernel_size, stride=1, padding=kernel_size // 2, groups=channels)
+
+    def _spatial(self, x: torch.Tensor) -> torch.Tensor:
+        y = depthwise_conv(to_channels_first_view(x), self.dw.weight, self.dw.bias, 1, self.kernel_size // 2)
+        return y.movedim(1, -1)
+
+    def _mlp(self, h: torch.Tensor, extra_bias: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.norm.norm_then_linear(h, self.expand.weight.flatten(1), self.expand.bias)
+        # without autograd, GELU in place saves allocating (and page-faulting) the largest tensor
+        z = torch.ops.aten.gelu_(z) if not torch.is_grad_enabled() else F.gelu(z)
+        if self.grn is not None:
+            z = self.grn(z)
+        bias = self.compress.bias if extra_bias is None else self.compress.bias + extra_bias
+        return F.linear(z, self.compress.weight.flatten(1), bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self._mlp(self._spatial(x))
+        if not self.residual:
+            return out
+        return out.add_(x) if not torch.is_grad_enabled() else x + out
+
+
+class MedNeXtDownBlock(MedNeXtBlock):
+    """Block with a stride-2 depthwise conv; optional 1x1 stride-2 conv shortcut."""
+
+    def __init__(self, in_channels: int, out_channels: int, exp_r: int, kernel_size: int, dim: int = 3,
+                 residual: bool = True, norm: str = "group", grn: bool = False):
+        super().__init__(in_channels, out_channels, exp_r, kernel_size, dim, False, norm, grn)
+        self.dw = _CONV[dim](in_channels, in_channels, kernel_size, stride=2, padding=kernel_size // 2,
+                             groups=in_channels)
+        self.shortcut = _CONV[dim](in_channels, out_channels, kernel_size=1, stride=2) if residual else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = depthwise_conv(to_channels_first_view(x), self.dw.weight, self.dw.bias, 2, self.kernel_size // 2)
+        out = self._mlp(h.movedim(1, -1))
+        if self.shortcut is not None:
+            sub = x[(slice(None),) + (slice(None, None, 2),) * self.dim]
+            out = out + _pointwise(sub, self.shortcut)
+        return out
+
+
+class MedNeXtUpBlock(MedNeXtBlock):
+    """Block with a stride-2 depthwise transposed conv, front zero pad; optional transposed shortcut."""
+
+    def __init__(self, in_channels: int, out_channels: int, exp_r: int, kernel_size: int, dim: int = 3,
+                 residual: bool = True, norm: str = "group", grn: bool = False):
+        super().__init__(in_channels, out_channels, exp_r, kernel_size, dim, False, norm, grn)
+        self.dw = _CONV_T[dim](in_channels, in_channels, kernel_size, stride=2, padding=kernel_size // 2,
+                               groups=in_channels)
+        self.shortcut = _CONV_T[dim](in_channels, out_channels, kernel_size=1, stride=2) if residual else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = depthwise_conv_transpose(to_channels_first_view(x), self.dw.weight, self.dw.bias, 2,
+                                     self.kernel_size // 2)
+        # The shortcut is a 1x1 stride-2 transposed conv: its bias covers the whole (2n-1)^d grid,
+        # its weights only every second voxel; fold the bias into the main path.
+        has_short = self.shortcut is not None
+        body = self._mlp(h.movedim(1, -1), self.shortcut.bias if has_short else None)
+        out = F.pad(body, (0, 0) + (1, 0) * self.dim)  # one zero plane in front of each spatial axis
+        if has_short:
+            out[(slice(None),) + (slice(1, None, 2),) * self.dim] += _pointwise_transposed(x, self.shortcut, False)
+        return out
+
+
+class OutBlock(nn.Module):
+    """Segmentation head: the reference's 1x1 transposed conv (weight (C, classes, 1..))."""
+
+    def __init__(self, in_channels: int, num_classes: int, dim: int = 3):
+        super().__init__()
+        self.proj = _CONV_T[dim](in_channels, num_classes, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _pointwise_transposed(x, self.proj)
