@@ -12,7 +12,9 @@ from mednext_fw.cli.demo import main
 
 def test_demo_runs_every_stage(tmp_path, monkeypatch):
     for k in ("raw", "preprocessed", "results"):
-        monkeypatch.delenv(f"MEDNEXT_{k}", raising=False)  # the demo sets its own roots
+        # The demo points os.environ at its own roots; registering the keys here makes monkeypatch
+        # restore them afterwards, so later tests do not see the demo's datasets.
+        monkeypatch.setenv(f"MEDNEXT_{k}", str(tmp_path / "unused"))
     work = tmp_path / "demo"
     assert main(["--workdir", str(work), "--epochs", "1", "--iters-per-epoch", "2"]) == 0
 
