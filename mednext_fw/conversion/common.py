@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
 from mednext_fw.io.dataset_json import DatasetJson
+from mednext_fw.io import image_io
 from mednext_fw.io.image_io import NATURAL_2D_ENDINGS, SITK_ENDINGS, file_ending_of
 
 CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<ch>\d{4})$")
@@ -102,16 +102,11 @@ def read_header(path: Path) -> Header | None:
     """Size and spacing without reading the voxels; None for natural 2D images (no geometry)."""
     if file_ending_of(path) in NATURAL_2D_ENDINGS:
         return None
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
     try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        raise ConversionError(f"{path}: cannot be read ({str(exc).strip().splitlines()[-1]})") from exc
-    if reader.GetNumberOfComponents() != 1:
-        raise ConversionError(f"{path}: has {reader.GetNumberOfComponents()} components per voxel; "
-                              "expected a scalar image")
-    return Header(reader.GetDimension(), tuple(reader.GetSize()), tuple(reader.GetSpacing()))
+        h = image_io.read_header(path)
+    except image_io.ImageReadError as exc:
+        raise ConversionError(str(exc)) from exc
+    return Header(h.dimension, h.size, h.spacing)
 
 
 def check_case(case: CaseSpec, num_channels: int) -> None:

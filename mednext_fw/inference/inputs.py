@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import SimpleITK as sitk
 
 from mednext_fw.io.dataset_json import DatasetJson
-from mednext_fw.io.image_io import NATURAL_2D_ENDINGS, SITK_ENDINGS, file_ending_of, truncated_gzip_problem
+from mednext_fw.io.image_io import (NATURAL_2D_ENDINGS, SITK_ENDINGS, ImageReadError, file_ending_of, read_header,
+                                    truncated_gzip_problem)
 
 _CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<ch>\d{4})$")
 
@@ -67,24 +67,11 @@ def collect_cases(folder: str | Path, dataset: DatasetJson) -> dict[str, list[Pa
 
 def _header(path: Path) -> tuple[int, tuple[int, ...]]:
     """(dimension, size) from the header alone."""
-    if file_ending_of(path) in NATURAL_2D_ENDINGS:
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(path) as im:
-                return 2, tuple(im.size)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise InputFileError(f"{path}: cannot be read as an image ({exc})") from exc
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
     try:
-        reader.ReadImageInformation()
-    except RuntimeError as exc:
-        raise InputFileError(f"{path}: cannot be read ({str(exc).strip().splitlines()[-1]})") from exc
-    if reader.GetNumberOfComponents() != 1:
-        raise InputFileError(f"{path}: has {reader.GetNumberOfComponents()} components per voxel; "
-                             "store each channel as its own _000X file")
-    return reader.GetDimension(), tuple(reader.GetSize())
+        header = read_header(path)
+    except ImageReadError as exc:
+        raise InputFileError(str(exc)) from exc
+    return header.dimension, header.size
 
 
 def check_inputs(cases: dict[str, list[Path]], model_dim: int) -> None:

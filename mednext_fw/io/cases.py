@@ -12,7 +12,7 @@ def strip_ending(name: str, file_ending: str) -> str | None:
 
 
 def list_image_cases(folder: str | Path, file_ending: str) -> dict[str, dict[int, Path]]:
-    """``{case_id: {channel_index: path}}`` for every ``CASE_XXXX<ending>`` in ``folder``.
+    """``{case_id: {channel_index: path}}`` for every ``CASE_0000<ending>`` (4-digit channel index) in ``folder``.
 
     macOS resource forks (``._x``) and hidden files are ignored.
     """

@@ -103,6 +103,36 @@ def _read_natural(path: Path) -> tuple[np.ndarray, ImageProperties]:
     return arr[:, None], props  # (C, 1, H, W)
 
 
+@dataclass(frozen=True)
+class ImageHeader:
+    dimension: int
+    size: tuple[int, ...]  # SimpleITK order (x, y, z); (width, height) for natural images
+    spacing: tuple[float, ...] | None  # None for natural 2D images (no geometry)
+
+
+def read_header(path: str | Path) -> ImageHeader:
+    """Dimension, size and spacing from the header alone (cheap checks before reading voxels)."""
+    path = Path(path)
+    if file_ending_of(path) in NATURAL_2D_ENDINGS:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as im:
+                return ImageHeader(2, tuple(im.size), None)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ImageReadError(f"{path}: cannot be read as an image ({exc})") from exc
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise ImageReadError(f"{path}: cannot be read ({str(exc).strip().splitlines()[-1]})") from exc
+    if reader.GetNumberOfComponents() != 1:
+        raise ImageReadError(f"{path}: has {reader.GetNumberOfComponents()} components per voxel; "
+                             "store each channel as its own _000X file")
+    return ImageHeader(reader.GetDimension(), tuple(reader.GetSize()), tuple(reader.GetSpacing()))
+
+
 def truncated_gzip_problem(path: str | Path) -> str | None:
     """A message when a ``.gz`` file's stream ends early, else None.
 

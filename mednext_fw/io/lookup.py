@@ -25,12 +25,12 @@ def _candidates(roots: list[Path]) -> set[str]:
 def dataset_id_and_name(folder_name: str) -> tuple[int, str]:
     m = _DATASET_RE.match(folder_name)
     if not m:
-        raise ValueError(f"'{folder_name}' is not a DatasetXXX_Name folder name")
+        raise ValueError(f"'{folder_name}' is not a Dataset###_Name folder name")
     return int(m.group(1)), m.group(2)
 
 
 def find_dataset(query: str | int, roots: list[Path] | None = None) -> str:
-    """Return the unique ``DatasetXXX_Name`` matching ``query`` across the given (default: all) roots."""
+    """Return the unique ``Dataset###_Name`` matching ``query`` across the given (default: all) roots."""
     if roots is None:
         roots = [r for r in (paths.raw_root(False), paths.preprocessed_root(False), paths.results_root(False)) if r]
         if not roots:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from mednext_fw.trainers import checkpoint as ckpt_io
 from mednext_fw.trainers.distributed import DistContext, init_distributed
-from mednext_fw.trainers.guards import NonFiniteLossGuard, SignalCatcher, StopRequested
+from mednext_fw.trainers.guards import NonFiniteLossGuard, SignalCatcher
 from mednext_fw.trainers.logger import TrainingLogger
 from mednext_fw.trainers.optim import OptimizerConfig, build_adamw
 from mednext_fw.trainers.precision import Precision

@@ -19,7 +19,6 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from mednext_fw.network_architectures.classification.base import auxiliary_loss, on_train_step, param_groups

@@ -4,28 +4,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from mednext_fw.io.atomic import write_json_atomic
+from mednext_fw.planners.splits import NUM_FOLDS, SplitsError, make_splits
 
-NUM_FOLDS = 5
-SPLIT_SEED = 12345
-
-
-class SplitError(ValueError):
-    pass
-
-
-def make_splits(case_ids: list[str], num_folds: int = NUM_FOLDS, seed: int = SPLIT_SEED) -> list[dict[str, list[str]]]:
-    """Shuffled k-fold over the sorted case ids; with fewer cases than folds, one case per fold."""
-    cases = sorted(case_ids)
-    if len(cases) < 2:
-        raise SplitError(f"cross-validation needs at least 2 cases, found {len(cases)}; train with fold 'all'")
-    k = min(num_folds, len(cases))
-    order = np.random.RandomState(seed).permutation(len(cases))
-    parts = np.array_split(order, k)
-    return [{"train": sorted(cases[i] for j, p in enumerate(parts) if j != f for i in p),
-             "val": sorted(cases[i] for i in parts[f])} for f in range(k)]
+# One fold rule for the whole project: planning writes splits_final.json with the same function,
+# so a trainer that has to create the file (preprocessing skipped it) makes the identical folds.
+SplitError = SplitsError
+__all__ = ["NUM_FOLDS", "SplitError", "make_splits", "load_or_create_splits", "fold_cases"]
 
 
 def load_or_create_splits(path: Path, case_ids: list[str], create: bool = True) -> list[dict[str, list[str]]]:

@@ -13,7 +13,6 @@ needs one). Callers need no ``to_fast_layout`` step: the layout is internal.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn as nn

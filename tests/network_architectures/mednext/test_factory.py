@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from mednext_fw.network_architectures.mednext import create_mednext
 from mednext_fw.network_architectures.registry import NETWORKS, build_network

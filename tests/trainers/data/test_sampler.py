@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from mednext_fw.trainers.data.sampler import (choose_bbox, crop_and_pad, enlarged_patch_size, force_foreground)
 
