@@ -25,7 +25,7 @@ HOLDOUT_PREFIX = "colin27"
 
 @dataclass
 class DemoBudget:
-    epochs: int = 20
+    epochs: int = 30
     iters_per_epoch: int = 25
     spacing_mm: float = 4.0  # coarser than the planner's choice so the whole demo fits a 2-core CPU
     patch_size: tuple[int, int, int] = (32, 32, 32)
