@@ -31,7 +31,7 @@ class DemoBudget:
     patch_size: tuple[int, int, int] = (32, 32, 32)
     batch_size: int = 2
     n_channels: int = 8  # MedNeXt-S width reduced for the same reason
-    seed: int = 0  # the demo prints the same numbers on every run (unseeded runs gave Dice 0.90-0.93)
+    seed: int = 0  # repeat runs agree to ~0.001 in Dice (unseeded runs spread over 0.90-0.93)
 
 
 def setup_roots(workdir: Path) -> dict[str, Path]:
