@@ -9,6 +9,7 @@ probabilities against ours.
 Run with the benchmark venv (nnunetv2 + monai installed):
     /work/main/.venv-bench/bin/python benchmarks/sliding_window_vs_peers.py --volume colin --patch 128 --channels 8
     /work/main/.venv-bench/bin/python benchmarks/sliding_window_vs_peers.py --volume big --channels 4 --no-tta
+``--thp all`` starts every engine with torch's huge-page allocations (our commands' default).
 ``--channels`` shrinks MedNeXt-S's width (32) so the CPU run finishes; ``--crop`` predicts a sub-block.
 """
 from __future__ import annotations
@@ -148,6 +149,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1, help="our tiles per forward")
     p.add_argument("--no-tta", dest="tta_modes", action="store_const", const=[False], default=[False, True])
     p.add_argument("--tta-only", dest="tta_modes", action="store_const", const=[True])
+    p.add_argument("--thp", choices=["none", "ours", "all"], default="none",
+                   help="engines started with THP_MEM_ALLOC_ENABLE=1 (torch's huge-page allocations)")
     p.add_argument("--engines", nargs="+", default=["ours", "monai", "nnunet"], choices=ENGINES)
     p.add_argument("--engine", help=argparse.SUPPRESS)
     p.add_argument("--tta", action="store_true", help=argparse.SUPPRESS)
@@ -160,13 +163,16 @@ def main() -> None:
               "--threads", str(args.threads), "--batch", str(args.batch)] + \
              (["--crop", *map(str, args.crop)] if args.crop else [])
     print(f"volume={args.volume} crop={args.crop} patch={args.patch} channels={args.channels} "
-          f"threads={args.threads} python={sys.executable}")
+          f"threads={args.threads} thp={args.thp} python={sys.executable}")
     for tta in args.tta_modes:
         res = {}
         for eng in args.engines:
             out = tmp / f"{eng}_{tta}.npy"
             cmd = [sys.executable, __file__, "--engine", eng, "--out", str(out)] + common + (["--tta"] if tta else [])
-            r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+            env = dict(os.environ)
+            if args.thp == "all" or (args.thp == "ours" and eng == "ours"):
+                env["THP_MEM_ALLOC_ENABLE"] = "1"  # read by torch once, at its first allocation
+            r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env)
             if r.returncode != 0:
                 sys.exit(f"{eng} failed:\n{r.stderr[-3000:]}")
             res[eng] = json.loads(r.stdout.strip().splitlines()[-1])
