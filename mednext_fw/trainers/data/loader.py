@@ -7,6 +7,7 @@ busy so the accelerator does not wait for augmentation.
 from __future__ import annotations
 
 import os
+import threading
 
 from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
 from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
@@ -33,6 +34,25 @@ def make_augmenter(loader, transform, num_workers: int, seed: int, pin_memory: b
 
 
 def close_augmenter(augmenter) -> None:
+    """Stop the workers without a spurious traceback.
+
+    Torch sends worker tensors by file descriptor; when a worker exits during shutdown while
+    batchgenerators' results thread is still unpickling its last batch, that thread dies with
+    ``FileNotFoundError`` (a known batchgenerators race). Once we asked for shutdown the batch is
+    unwanted, so that thread's exceptions are dropped for the duration of the close; every other
+    thread's still reach the previous hook.
+    """
     finish = getattr(augmenter, "_finish", None)
-    if finish is not None:
+    if finish is None:
+        return
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.thread is not getattr(augmenter, "results_loop_thread", None):
+            previous(args)
+
+    threading.excepthook = hook
+    try:
         finish()
+    finally:
+        threading.excepthook = previous

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mednext_fw.trainers.data.dataset import PreprocessedDataError, PreprocessedDataset
-from mednext_fw.trainers.data.loader import make_augmenter
+from mednext_fw.trainers.data.loader import close_augmenter, make_augmenter
 from mednext_fw.trainers.data.augmentation import validation_transforms
 from mednext_fw.trainers.data.sampler import PatchLoader
 from tests.trainers.synthetic import make_synthetic_dataset
@@ -41,4 +41,15 @@ def test_multiprocess_augmenter_yields_batches(synth):
         batch = next(aug)
         assert tuple(batch["data"].shape) == (2, 1, 8, 8, 8)
     finally:
-        aug._finish()
+        close_augmenter(aug)
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_closing_busy_workers_raises_no_thread_exception(synth):
+    # Closing right after the first batch, while workers are still sending, hit batchgenerators'
+    # shutdown race in about half of the runs before close_augmenter handled it.
+    ds = PreprocessedDataset(synth / "mednextPlans_3d_fullres", ["case_000", "case_001"])
+    for seed in range(4):
+        aug = make_augmenter(PatchLoader(ds, 2, [8, 8, 8], seed=seed), validation_transforms(None), 2, seed=seed)
+        next(aug)
+        close_augmenter(aug)
