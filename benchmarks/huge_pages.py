@@ -30,6 +30,7 @@ def child(mode: str, repeats: int, width: int) -> None:
     x = torch.randn(batch, 1, size, size, size)
     target = torch.randint(0, 4, (batch, size, size, size))
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    net.train(train)
 
     def step():
         if train:
@@ -38,7 +39,7 @@ def child(mode: str, repeats: int, width: int) -> None:
             opt.step()
         else:
             with torch.inference_mode():
-                net.eval()(x)
+                net(x)
 
     step()  # warm-up: first-call allocations and oneDNN primitive creation
     r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()

@@ -3,7 +3,7 @@
 Every console script imports this package before torch, which is the only moment to switch on
 torch's transparent-huge-page allocations: torch reads ``THP_MEM_ALLOC_ENABLE`` once, at its first
 allocation. With it, Linux backs CPU tensors of 2 MB and more with 2 MB pages, so the few GB of
-fresh activations a 3D network allocates per patch cost ~50-80x fewer page faults. On the project's
+fresh activations a 3D network allocates per patch cost 35-80x fewer page faults. On the project's
 CPU (``benchmarks/huge_pages.py``) a MedNeXt-S training step ran 1.23-1.27x faster with peak RSS
 +3-4%; a 128^3 inference forward between 0.93x and 1.3x (what remains there is the kernel zeroing
 fresh pages). Users opt out with ``THP_MEM_ALLOC_ENABLE=0``.
