@@ -12,6 +12,9 @@ CONSOLE_SCRIPTS = [
     "mednext_evaluate = mednext_fw.cli.evaluate:main",
     "mednext_convert = mednext_fw.cli.convert:main",
     "mednext_demo = mednext_fw.cli.demo:main",
+    "mednext_find_best_configuration = mednext_fw.cli.find_best_configuration:main",
+    "mednext_ensemble = mednext_fw.cli.ensemble:main",
+    "mednext_apply_postprocessing = mednext_fw.cli.apply_postprocessing:main",
 ]
 
 # The 2D classifiers ship in the box but are found exactly like third-party plug-ins: through

@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("final validation")
     g.add_argument("--no-final-val", action="store_true", help="skip predicting and scoring the validation cases")
     g.add_argument("--no-val-tta", action="store_true", help="no mirroring test-time augmentation in the final validation")
+    npz = g.add_mutually_exclusive_group()
+    npz.add_argument("--npz", dest="npz", action="store_true", default=None,
+                     help="also save the validation probabilities (CASE.npz) for ensembling; default: on when "
+                          "more than one configuration is planned")
+    npz.add_argument("--no-npz", dest="npz", action="store_false", help="do not save validation probabilities")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     return p
 
@@ -115,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = TrainingSettings(
             **recipe, device=args.device, precision=args.precision, seed=args.seed, num_workers=args.num_workers,
             final_validation=not args.no_final_val, final_validation_tta=not args.no_val_tta,
+            final_validation_probabilities=args.npz,
             continue_training=args.continue_training, progress_bar=not args.no_progress)
         settings.validate()
         dataset = _resolve_dataset(args.dataset)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from mednext_fw.io.atomic import write_json_atomic
 from mednext_fw.io.cases import list_label_cases
 from mednext_fw.io.dataset_json import DatasetJson
-from mednext_fw.io.image_io import read_seg
+from mednext_fw.io.image_io import read_seg, write_seg
 
 POSTPROCESSING_FILE = "postprocessing.json"
 
@@ -41,7 +41,13 @@ class PostprocessingRules:
 
     @classmethod
     def load(cls, path: str | Path) -> "PostprocessingRules":
-        return cls(**json.loads(Path(path).read_text()))
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: postprocessing file not found")
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ValueError(f"{path}: not a postprocessing file ({exc})") from exc
 
 
 def keep_largest_component(seg: np.ndarray, labels: Sequence[int]) -> np.ndarray:
@@ -133,3 +139,29 @@ def determine_postprocessing(ref_dir: str | Path, pred_dir: str | Path | Sequenc
     if output_file is not None:
         rules.save(output_file)
     return rules
+
+
+def postprocess_folder(input_dir: str | Path, output_dir: str | Path, rules: PostprocessingRules,
+                       dataset: DatasetJson, overwrite: bool = False) -> list[Path]:
+    """Apply ``rules`` to every label map in ``input_dir``; each output keeps its input's geometry.
+
+    Atomic per file; existing outputs are skipped unless ``overwrite``, so a re-run resumes.
+    """
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"{input_dir}: input folder not found")
+    if input_dir.resolve() == output_dir.resolve():
+        raise ValueError(f"-o {output_dir} must differ from -i (the raw predictions would be overwritten)")
+    cases = list_label_cases(input_dir, dataset.file_ending)
+    if not cases:
+        raise FileNotFoundError(f"{input_dir}: no label maps ending in {dataset.file_ending}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    outputs = []
+    for case, path in tqdm(sorted(cases.items()), desc="postprocessing", unit="case"):
+        out = output_dir / path.name
+        outputs.append(out)
+        if out.is_file() and not overwrite:
+            continue
+        seg, props = read_seg(path)
+        write_seg(apply_postprocessing(seg[0], rules, dataset), props, out)
+    return outputs

@@ -163,6 +163,8 @@ class Predictor:
         """
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
+        if save_probabilities:  # mednext_ensemble reads labels/regions and the file ending from it
+            self.dataset.save(output_dir / "dataset.json")
         jobs, outputs = [], []
         for case_id, files in cases.items():
             out = output_dir / f"{case_id}{file_ending_of(files[0])}"

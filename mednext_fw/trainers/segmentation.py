@@ -180,6 +180,16 @@ class MedNeXtTrainer(BaseTrainer):
         )
         super().run()
 
+    def keep_validation_probabilities(self) -> bool:
+        """``--npz`` / ``--no-npz``; by default on when the dataset's plans hold more than one
+        segmentation configuration (the probabilities are what configuration ensembles average)."""
+        if self.settings.final_validation_probabilities is not None:
+            return bool(self.settings.final_validation_probabilities)
+        from mednext_fw.planners.plans import Plans
+
+        planned = Plans.load(self.exp.preprocessed_dir / "plans.json").configurations.values()
+        return sum(c.task == "segmentation" for c in planned) > 1
+
     def final_validation(self) -> None:
         from mednext_fw.evaluation import evaluate_folders, format_table
         from mednext_fw.inference import Predictor
@@ -189,20 +199,23 @@ class MedNeXtTrainer(BaseTrainer):
         out_dir = self.output_dir / "validation"
         out_dir.mkdir(parents=True, exist_ok=True)
         ending = exp.dataset.file_ending
+        keep_probs = self.keep_validation_probabilities()
         if self.epochs_run > 0 and self.dist.is_main:  # predictions of an earlier (shorter) run are stale
             for case in exp.val_cases:
                 (out_dir / f"{case}{ending}").unlink(missing_ok=True)
+                (out_dir / f"{case}.npz").unlink(missing_ok=True)
         self.dist.barrier()
         predictor = Predictor(ckpt_io.unwrap(self.network), exp.plans, exp.config, exp.dataset, device=self.device,
                               tta=self.settings.final_validation_tta)
         mine = shard(exp.val_cases, self.dist.rank, self.dist.world_size)
         for case in tqdm(mine, desc="final validation", disable=not (self.dist.is_main and self.settings.progress_bar)):
             target = out_dir / f"{case}{ending}"
-            if target.is_file():  # a re-run validation resumes
+            probs = out_dir / f"{case}.npz" if keep_probs else None
+            if target.is_file() and (probs is None or probs.is_file()):  # a re-run validation resumes
                 continue
             data = np.load(exp.data_dir / f"{case}.npy")
             props = CaseProperties.load(exp.data_dir / f"{case}.json")
-            predictor.predict_preprocessed_to_file(data, props, target)
+            predictor.predict_preprocessed_to_file(data, props, target, probs)
         self.dist.barrier()
         if not self.dist.is_main:
             return

@@ -22,6 +22,9 @@ class TrainingSettings:
     latest_every: int = 1  # write checkpoint_latest.pth every N epochs
     final_validation: bool = True
     final_validation_tta: bool = True  # mirroring test-time augmentation in the final validation
+    # CASE.npz probabilities beside the final validation's label maps (for ensembling);
+    # None: on when the plans hold more than one segmentation configuration
+    final_validation_probabilities: bool | None = None
     channels_last: str = "auto"  # auto (on for CUDA) | on | off
     continue_training: bool = False
     progress_bar: bool = True
