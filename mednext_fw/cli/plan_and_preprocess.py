@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu-memory-gb", type=float, default=None, help="training GPU memory budget (default 8)")
     p.add_argument("-m", "--model", choices=["S", "B", "M", "L"], help="force the MedNeXt variant")
     p.add_argument("-k", "--kernel-size", type=int, choices=[3, 5], help="force the MedNeXt kernel size")
+    p.add_argument("--lowres", action="store_true",
+                   help="plan 3d_lowres and the 3d_cascade_fullres even when the full-resolution patch covers "
+                        "the image (the lowres spacing then halves the median image's voxels)")
     p.add_argument("--input-size", type=int, help="classification datasets: square input side (multiple of 16) "
                                                    "instead of the planned one")
     return p
@@ -69,12 +72,13 @@ def _plans(name: str, raw_dir: Path, out: Path, dataset: DatasetJson, args) -> P
         fp = extract_fingerprint(raw_dir, dataset, args.num_processes)
         fp.save(fp_path)
         _log(f"wrote {fp_path}")
-    overrides = args.spacing or args.model or args.kernel_size or args.gpu_memory_gb is not None
+    overrides = args.spacing or args.model or args.kernel_size or args.gpu_memory_gb is not None or args.lowres
     if plans_path.is_file() and not overrides:
         _log(f"using the existing {plans_path} (edit it, or pass --clean / planning flags to re-plan)")
         return Plans.load(plans_path)
     opts = PlannerOptions(gpu_memory_gb=args.gpu_memory_gb or 8.0, variant=args.model,
-                          kernel_size=args.kernel_size, spacing=args.spacing[::-1] if args.spacing else None)
+                          kernel_size=args.kernel_size, spacing=args.spacing[::-1] if args.spacing else None,
+                          force_lowres=args.lowres)
     plans = plan_experiment(name, fp, dataset, opts)
     if plans_path.is_file():  # keep configurations a user added by hand
         for k, v in Plans.load(plans_path).configurations.items():

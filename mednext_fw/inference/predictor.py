@@ -99,10 +99,14 @@ class Predictor:
                           checkpoint: str = "final", device: str | torch.device = "auto", tta: bool = True,
                           step_size: float = 0.5, **kwargs) -> "Predictor":
         mf = folder if isinstance(folder, ModelFolder) else ModelFolder.open(folder)
-        nets = load_networks(mf, folds, checkpoint)
         pp_file = mf.path / POSTPROCESSING_FILE
         pp = PostprocessingRules.load(pp_file) if pp_file.is_file() else None
         kwargs.setdefault("postprocessing", pp)
+        if mf.plans.configuration(mf.config_name).previous_stage:  # a cascade stage runs its previous stage too
+            from mednext_fw.inference.cascade import CascadePredictor
+
+            return CascadePredictor.from_folders(mf, folds, checkpoint, device, tta, step_size, **kwargs)
+        nets = load_networks(mf, folds, checkpoint)
         return cls(nets, mf.plans, mf.config_name, mf.dataset, device, tta, step_size, **kwargs)
 
     # ---------- preprocessed space ----------

@@ -24,6 +24,7 @@ from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.labels import num_outputs
 from mednext_fw.network_architectures.mednext.configs import get_variant
 from mednext_fw.planners.fingerprint import Fingerprint
+from mednext_fw.planners.cascade import add_cascade
 from mednext_fw.planners.memory_model import max_batch_size
 from mednext_fw.planners.plans import Configuration, NetworkPlan, Plans
 from mednext_fw.planners.spacing import ANISOTROPY_THRESHOLD, median_shape_at, target_spacing, transpose_for
@@ -46,6 +47,7 @@ class PlannerOptions:
     variant: str | None = None  # -m
     kernel_size: int | None = None  # -k
     spacing: list[float] | None = None  # --spacing, in the files' (Z, Y, X) order
+    force_lowres: bool = False  # --lowres: plan 3d_lowres (and the cascade) even when the patch covers the image
     notes: list[str] = field(default_factory=list)
 
 
@@ -136,12 +138,13 @@ def plan_experiment(dataset_name: str, fp: Fingerprint, dataset: DatasetJson,
     if median_full[0] > 1 and not fp.is_2d:
         full = make("3d_fullres", sp_t, median_full)
         configs["3d_fullres"] = full
-        low = _plan_lowres(fp, full, full_sp, fwd, make, notes)
+        low = _plan_lowres(fp, full, full_sp, fwd, make, notes, opt.force_lowres)
         if low is not None:
             configs["3d_lowres"] = low
             low.batch_dice = False
         else:
             full.batch_dice = False
+        add_cascade(configs, notes)
     else:
         notes.append("2D data: no 3D configurations")
     configs["2d"] = make("2d", sp_t[1:], median_full[1:])
@@ -153,9 +156,11 @@ def plan_experiment(dataset_name: str, fp: Fingerprint, dataset: DatasetJson,
 
 
 def _plan_lowres(fp: Fingerprint, full: Configuration, full_sp: list[float], fwd: list[int], make,
-                 notes: list[str]) -> Configuration | None:
+                 notes: list[str], forced: bool = False) -> Configuration | None:
+    """``forced``: plan it even when the fullres patch covers the image; the spacing then grows
+    until the median image has half the fullres voxels."""
     median_vox = float(np.prod(full.median_image_size))
-    if np.prod(full.patch_size) >= LOWRES_COVERAGE * median_vox:
+    if not forced and np.prod(full.patch_size) >= LOWRES_COVERAGE * median_vox:
         notes.append("3d_lowres: not needed, the fullres patch covers >= 25% of the median image")
         return None
     sp = np.asarray(full_sp, float)
@@ -163,8 +168,10 @@ def _plan_lowres(fp: Fingerprint, full: Configuration, full_sp: list[float], fwd
         scale = sp.max() / sp > 2
         sp = sp * np.where(scale if scale.any() else True, 1.03, 1.0)
         median = [median_shape_at(fp.spacings, fp.shapes_after_crop, sp)[a] for a in fwd]
-        if median_vox / np.prod(median) >= 8:
+        if median_vox / np.prod(median) >= (2 if forced else 8):
             break  # the patch at this spacing can only cover more; stop searching here
+        if forced:
+            continue  # only the halving above ends a forced search
         probe = make("3d_lowres", [sp[a] for a in fwd], median, [])
         if np.prod(probe.patch_size) >= LOWRES_COVERAGE * np.prod(median):
             break
@@ -173,5 +180,6 @@ def _plan_lowres(fp: Fingerprint, full: Configuration, full_sp: list[float], fwd
         notes.append(f"3d_lowres: dropped, spacing {[round(float(sp[a]), 4) for a in fwd]} would not halve the "
                      "median image")
         return None
-    notes.append(f"3d_lowres: spacing {[round(float(sp[a]), 4) for a in fwd]} so the patch covers >= 25%")
+    why = "forced by --lowres, halving the median image" if forced else "so the patch covers >= 25%"
+    notes.append(f"3d_lowres: spacing {[round(float(sp[a]), 4) for a in fwd]} {why}")
     return make("3d_lowres", [float(sp[a]) for a in fwd], median)

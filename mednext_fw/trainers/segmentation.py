@@ -20,7 +20,9 @@ from mednext_fw.io.labels import num_outputs
 from mednext_fw.network_architectures.registry import build_network
 from mednext_fw.trainers import checkpoint as ckpt_io
 from mednext_fw.trainers.base import BaseTrainer, Callback
+from mednext_fw.trainers.cascade import CascadeInputs
 from mednext_fw.trainers.data.augmentation import rotation_range, training_transforms, validation_transforms
+from mednext_fw.trainers.data.cascade import CascadeDataset, cascade_transforms
 from mednext_fw.trainers.data.dataset import PreprocessedDataset
 from mednext_fw.trainers.data.loader import close_augmenter, default_num_workers, make_augmenter
 from mednext_fw.trainers.data.sampler import PatchLoader, enlarged_patch_size
@@ -52,6 +54,7 @@ class MedNeXtTrainer(BaseTrainer):
         super().__init__(self.exp.fold_dir, settings, callbacks, dist_ctx, device)
         self.trainer_name = self.spec.trainer_name
         self._augmenters: list[Any] = []
+        self.cascade = CascadeInputs(self.exp) if self.exp.config.previous_stage else None
 
     @classmethod
     def from_cli(cls, dataset: str, configuration: str, fold: str, trainer_name: str, options: dict[str, Any],
@@ -67,7 +70,9 @@ class MedNeXtTrainer(BaseTrainer):
 
     def network_builder(self) -> dict[str, Any]:
         cfg, net = self.exp.config, self.exp.config.network
-        kwargs = dict(in_channels=self.exp.dataset.num_channels, num_classes=num_outputs(self.exp.dataset),
+        extra_inputs = self.cascade.num_channels if self.cascade else 0
+        kwargs = dict(in_channels=self.exp.dataset.num_channels + extra_inputs,
+                      num_classes=num_outputs(self.exp.dataset),
                       variant=net.variant, kernel_size=net.kernel_size, deep_supervision=net.deep_supervision,
                       dim=cfg.dim, checkpointing=net.checkpointing, **net.kwargs)
         return {"name": net.name, "kwargs": kwargs}
@@ -113,21 +118,30 @@ class MedNeXtTrainer(BaseTrainer):
         mask_channels = [i for i, m in enumerate(cfg.use_mask_for_norm) if m]
         oversample = rank_oversample(cfg.batch_size, self.spec.oversample_foreground, self.dist.rank,
                                      self.dist.world_size)
-        train = PatchLoader(PreprocessedDataset(self.exp.data_dir, self.exp.train_cases), batch,
+        train = PatchLoader(self.dataset_of(self.exp.train_cases), batch,
                             enlarged_patch_size(cfg.patch_size, rotation_range(cfg.dim)), oversample, ignore, seed,
                             final_patch_size=cfg.patch_size)
         val_cases = self.exp.val_cases or self.exp.train_cases
-        val = PatchLoader(PreprocessedDataset(self.exp.data_dir, val_cases), batch, cfg.patch_size, oversample,
-                          ignore, seed + 1)
+        val = PatchLoader(self.dataset_of(val_cases), batch, cfg.patch_size, oversample, ignore, seed + 1)
         workers = s.num_workers if s.num_workers is not None else default_num_workers(self.device.type)
         pin = self.device.type == "cuda"
         self._augmenters = [
-            make_augmenter(train, training_transforms(cfg.patch_size, cfg.mirror_axes, scales, mask_channels),
-                           workers, seed, pin),
-            make_augmenter(val, validation_transforms(scales, mask_channels), max(1, workers // 2) if workers else 0,
-                           seed + 1, pin),
+            make_augmenter(train, training_transforms(cfg.patch_size, cfg.mirror_axes, scales, mask_channels,
+                                                      self.previous_stage_transforms(True)), workers, seed, pin),
+            make_augmenter(val, validation_transforms(scales, mask_channels, self.previous_stage_transforms(False)),
+                           max(1, workers // 2) if workers else 0, seed + 1, pin),
         ]
         return self._augmenters[0], self._augmenters[1]
+
+    def dataset_of(self, cases: list[str]) -> PreprocessedDataset:
+        if self.cascade:
+            return CascadeDataset(self.exp.data_dir, cases, self.cascade.folder)
+        return PreprocessedDataset(self.exp.data_dir, cases)
+
+    def previous_stage_transforms(self, train: bool) -> list:
+        if not self.cascade:
+            return []
+        return cascade_transforms(self.cascade.labels, self.exp.dataset.num_channels, train)
 
     def close_data(self) -> None:
         for aug in self._augmenters:
@@ -163,6 +177,9 @@ class MedNeXtTrainer(BaseTrainer):
     # ------------------------------------------------------------------ run
     def run(self) -> None:
         if self.dist.is_main:
+            if self.cascade:  # refuses before anything is written when previous-stage folds are missing
+                self.cascade.prepare(sorted(set(self.exp.train_cases) | set(self.exp.val_cases)), self.logger.log,
+                                     self.settings.progress_bar)
             write_model_folder_files(self.exp)
             self.output_dir.mkdir(parents=True, exist_ok=True)
         self.dist.barrier()
@@ -214,6 +231,8 @@ class MedNeXtTrainer(BaseTrainer):
             if target.is_file() and (probs is None or probs.is_file()):  # a re-run validation resumes
                 continue
             data = np.load(exp.data_dir / f"{case}.npy")
+            if self.cascade:
+                data = self.cascade.with_previous(case, data)
             props = CaseProperties.load(exp.data_dir / f"{case}.json")
             predictor.predict_preprocessed_to_file(data, props, target, probs)
         self.dist.barrier()

@@ -75,7 +75,9 @@ def training_transforms(
     mirror_axes: Sequence[int],
     ds_scales: Sequence[Sequence[float]] | None,
     mask_channels: Sequence[int] = (),
+    extra: Sequence[AbstractTransform] = (),
 ) -> Compose:
+    """``extra``: run after mirroring, before the target preparation (the cascade's input channels)."""
     dim = len(patch_size)
     rot = rotation_range(dim)
     transforms: list[AbstractTransform] = [
@@ -98,12 +100,13 @@ def training_transforms(
     ]
     if mirror_axes:
         transforms.append(MirrorTransform(tuple(mirror_axes)))
-    transforms += _target_transforms(ds_scales, mask_channels)
+    transforms += list(extra) + _target_transforms(ds_scales, mask_channels)
     return Compose(transforms)
 
 
-def validation_transforms(ds_scales: Sequence[Sequence[float]] | None, mask_channels: Sequence[int] = ()) -> Compose:
-    return Compose(_target_transforms(ds_scales, mask_channels))
+def validation_transforms(ds_scales: Sequence[Sequence[float]] | None, mask_channels: Sequence[int] = (),
+                          extra: Sequence[AbstractTransform] = ()) -> Compose:
+    return Compose(list(extra) + _target_transforms(ds_scales, mask_channels))
 
 
 def _target_transforms(ds_scales, mask_channels) -> list[AbstractTransform]:

@@ -16,6 +16,7 @@ import numpy as np
 from batchgenerators.dataloading.data_loader import SlimDataLoaderBase
 
 from mednext_fw.trainers.data.dataset import PreprocessedDataset
+from mednext_fw.trainers.data.slices import pick_slice
 
 
 def enlarged_patch_size(patch_size: Sequence[int], rotation_max_rad: float, scale_min: float = 0.85) -> list[int]:
@@ -98,12 +99,14 @@ class PatchLoader(SlimDataLoaderBase):
         for j, case_id in enumerate(ids):
             case = self.dataset.load(case_id)
             fg = force_foreground(j, self.batch_size, self.oversample)
-            final = choose_bbox(case.data.shape[1:], self.final_patch_size, self.rng,
-                                case.class_locations if fg else None, self.ignore_keys)
+            image, labels, locations = case.data, case.seg, case.class_locations if fg else None
+            if len(self.final_patch_size) == image.ndim - 2:  # a 2d configuration of 3D volumes
+                image, labels, locations = pick_slice(image, labels, locations, self.rng, self.ignore_keys)
+            final = choose_bbox(image.shape[1:], self.final_patch_size, self.rng, locations, self.ignore_keys)
             # grow around the final box exactly as the centre crop of the spatial transform will shrink it
             bbox = [[a - (e - f) // 2, a - (e - f) // 2 + e]
                     for (a, _), e, f in zip(final, self.patch_size, self.final_patch_size)]
-            data.append(crop_and_pad(case.data, bbox, 0.0))
-            seg.append(crop_and_pad(case.seg, bbox, -1))
+            data.append(crop_and_pad(image, bbox, 0.0))
+            seg.append(crop_and_pad(labels, bbox, -1))
         return {"data": np.stack(data).astype(np.float32, copy=False), "seg": np.stack(seg).astype(np.int16),
                 "keys": ids}
