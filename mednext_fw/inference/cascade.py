@@ -60,7 +60,9 @@ class CascadePredictor(Predictor):
                      **kwargs) -> "CascadePredictor":
         config = folder.plans.configuration(folder.config_name)
         prev_folder = ModelFolder.open(previous_stage_folder(folder, config.previous_stage))
-        prev_folds = folds if folds and set(map(int, folds)) <= set(prev_folder.folds(checkpoint)) else None
+        # the same folds as this stage where the previous stage has them all, else every fold it has
+        have = {str(f) for f in prev_folder.folds(checkpoint)}
+        prev_folds = folds if folds and {str(f) for f in folds} <= have else None
         previous = Predictor(load_networks(prev_folder, prev_folds, checkpoint), prev_folder.plans,
                              prev_folder.config_name, prev_folder.dataset, device, tta, step_size,
                              progress=kwargs.get("progress", False))

@@ -47,7 +47,9 @@ def selected(tmp_path_factory, shared_data):
 
 
 def _run_verbatim(lines: list[str], cwd: Path) -> None:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    # one thread, as the in-process tests use: tiny networks on a shared 2-core machine run many
+    # times slower when two threads contend
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", OMP_NUM_THREADS="1")
     for line in lines:
         done = subprocess.run(line, shell=True, cwd=cwd, env=env, capture_output=True, text=True)
         assert done.returncode == 0, f"{line}\n{done.stderr[-3000:]}"
