@@ -1,4 +1,9 @@
-"""Polynomial decay ``lr = lr0 * (1 - epoch / max_epochs) ** exponent``, set once per epoch."""
+"""Polynomial decay ``lr = lr0 * (1 - progress) ** exponent``, set once per epoch.
+
+``progress`` is ``epoch / max_epochs`` until a time budget re-fits the run length
+(:meth:`PolyLRSchedule.refit`): from then on it continues linearly from where it stands to 1 at the
+new last epoch, so the learning rate never jumps and the decay still reaches its end.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -15,10 +20,26 @@ class PolyLRSchedule:
         self.max_epochs = max_epochs
         self.exponent = exponent
         self.epoch = 0
+        self.anchor: tuple[int, float] | None = None  # (epoch, progress) of the last re-fit
+
+    def progress_at(self, epoch: int) -> float:
+        if self.anchor is None:
+            return min(max(epoch, 0), self.max_epochs) / self.max_epochs
+        a_epoch, a_prog = self.anchor
+        if epoch <= a_epoch:
+            return a_prog
+        span = max(self.max_epochs - a_epoch, 1)
+        return min(1.0, a_prog + (epoch - a_epoch) * (1.0 - a_prog) / span)
 
     def lr_at(self, epoch: int) -> float:
-        frac = min(max(epoch, 0), self.max_epochs) / self.max_epochs
-        return self.initial_lr * (1.0 - frac) ** self.exponent
+        return self.initial_lr * (1.0 - self.progress_at(epoch)) ** self.exponent
+
+    def refit(self, epoch: int, new_max_epochs: int) -> None:
+        """The run now ends after ``new_max_epochs`` epochs; ``epoch`` (0-based, not started) keeps its lr."""
+        if new_max_epochs == self.max_epochs:
+            return
+        self.anchor = (int(epoch), self.progress_at(epoch))
+        self.max_epochs = max(int(new_max_epochs), int(epoch) + 1)
 
     def step(self, epoch: int) -> float:
         """Set the learning rate for ``epoch`` (0-based) and return it."""
@@ -30,10 +51,14 @@ class PolyLRSchedule:
 
     def state_dict(self) -> dict[str, Any]:
         return {"initial_lr": self.initial_lr, "max_epochs": self.max_epochs, "exponent": self.exponent,
-                "epoch": self.epoch}
+                "epoch": self.epoch, "anchor": list(self.anchor) if self.anchor else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        # max_epochs is kept from the constructor: resuming with a longer --epochs stretches the decay.
+        # Without a re-fit, max_epochs is kept from the constructor: resuming with a longer --epochs
+        # stretches the decay. A re-fitted (time-budget) run restores its whole progress mapping.
         self.initial_lr = state["initial_lr"]
         self.exponent = state["exponent"]
         self.epoch = state["epoch"]
+        if state.get("anchor"):
+            self.anchor = (int(state["anchor"][0]), float(state["anchor"][1]))
+            self.max_epochs = int(state["max_epochs"])
