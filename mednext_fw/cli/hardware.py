@@ -23,14 +23,18 @@ def add_threads_flag(p) -> None:
                         "other processes and its own workers)")
 
 
+class FlagError(ValueError):
+    """A hardware flag out of range (reported in one line)."""
+
+
 def check_counts(args: argparse.Namespace, *names: str) -> None:
     """``--threads`` >= 1 and worker counts >= 0, as a usage error."""
     if getattr(args, "threads", None) is not None and args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        raise FlagError(f"--threads must be >= 1, got {args.threads}")
     for name in names:
         value = getattr(args, name, None)
         if value is not None and value < 0:
-            raise ValueError(f"-np/--num-workers must be >= 0, got {value}")
+            raise FlagError(f"-np/--num-workers must be >= 0, got {value}")
 
 
 def cpu_share(device_type: str, threads: int | None = None, workers: int | None = None) -> CpuShare:

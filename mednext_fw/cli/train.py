@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         if settings.time_budget_s is None:
             settings.time_budget_s = _plans_budget(dataset, args.configuration)
         trainer = trainer_cls.from_cli(dataset, args.configuration, args.fold, args.trainer, _options(args), settings)
+        trainer.pacer.count_from_process_start()  # start-up (imports, plans, data) is part of the budget
         trainer.logger.log(f"CPU share: {share.describe()}")
         trainer.run()
     except KeyboardInterrupt:

@@ -58,6 +58,7 @@ class BaseTrainer(abc.ABC):
         self.epochs_run = 0  # epochs trained by this process (0 when --continue finds a finished run)
         self._signals: SignalCatcher | None = None
         self._is_set_up = False
+        self._last_plot = (0.0, 0.0)  # (end time, duration) of the last progress plot
         if settings.threads is not None:
             from mednext_fw.devices import configure_threads
 
@@ -285,9 +286,18 @@ class BaseTrainer(abc.ABC):
             self.logger.log(f"New best EMA {self.metric_name}: {self.ema:.4f} -> checkpoint_best.pth")
         if self.epoch % s.latest_every == 0 or self.epoch == s.num_epochs:
             self.save_checkpoint("checkpoint_latest.pth")
-        self.logger.plot(self.output_dir / "progress.png")
+        self._plot(final=self.epoch >= s.num_epochs)
         for callback in self.callbacks:
             callback(self)
+
+    def _plot(self, final: bool = False) -> None:
+        """progress.png, at most ~10% of the time: under load one plot took seconds, an epoch of a small
+        CPU plan tens of seconds. The last epoch is always drawn."""
+        now = time.monotonic()
+        if not final and now - self._last_plot[0] < 10 * self._last_plot[1]:
+            return
+        self.logger.plot(self.output_dir / "progress.png")
+        self._last_plot = (time.monotonic(), time.monotonic() - now)
 
     def _poll_signals(self) -> None:
         if self._signals is not None:

@@ -15,6 +15,7 @@ import statistics
 import time
 from typing import TYPE_CHECKING, Callable
 
+from mednext_fw.devices import process_age_s
 from mednext_fw.durations import format_duration
 from mednext_fw.trainers.time_budget import (Schedule, StepTimes, TimeBudget, TimeBudgetError,
                                              estimate_schedule_seconds)
@@ -41,6 +42,13 @@ class Pacer:
         self.times: StepTimes | None = None
         self._step_ends: list[float] = []
         self._epoch_start = self._cycle_start = None
+
+    def count_from_process_start(self) -> None:
+        """Count this session from the process start (``mednext_train``: imports and set-up are part of the run)."""
+        ago = process_age_s() - (self.clock() - self.session_start)
+        self.session_start -= ago
+        if self.budget is not None:
+            self.budget.shift_start(ago)
 
     # ---------------------------------------------------------------- state
     def used_s(self) -> float:

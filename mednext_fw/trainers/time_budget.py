@@ -96,6 +96,10 @@ class TimeBudget:
     def __post_init__(self) -> None:
         self._start = self.clock()
 
+    def shift_start(self, seconds_earlier: float) -> None:
+        """The session began ``seconds_earlier`` before construction (e.g. at the process start)."""
+        self._start -= max(0.0, seconds_earlier)
+
     # ---------------------------------------------------------------- clock
     def elapsed(self) -> float:
         """Seconds spent on this training so far, earlier (resumed) sessions included."""
