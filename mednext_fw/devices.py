@@ -128,7 +128,7 @@ def process_age_s(stat: Path = Path("/proc/self/stat"), uptime: Path = Path("/pr
 def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     """CPUs allowed by the cgroup quota (v2 ``cpu.max``, v1 ``cfs_quota_us``/``cfs_period_us``); None: no limit."""
     try:
-        quota, _, period = (root / "cpu.max").read_text().split()[:2] + [""]
+        quota, period = ((root / "cpu.max").read_text().split() + ["100000"])[:2]
         if quota != "max":
             return int(quota) / int(period)
         return None

@@ -129,14 +129,14 @@ class Pacer:
             self._report_fixed_schedule()
             return
         self.budget.used_before_s = self.used_before_s
-        error, schedule = None, None
+        error, schedule, in_epoch = None, None, self.clock() - self._epoch_start
         if t.dist.is_main:
             try:
                 limits = self.limits
                 if self.resumed_iters:
                     limits = Schedule(limits.num_epochs, self.resumed_iters, limits.val_iters)
                 schedule = self.budget.fit(self.times, limits, t.epoch, fixed_iters=self.resumed_iters is not None,
-                                           in_epoch_s=self.clock() - self._epoch_start)
+                                           in_epoch_s=in_epoch)
             except TimeBudgetError as exc:
                 error = str(exc)
         error, schedule = t.dist.broadcast_object((error, schedule))
@@ -152,7 +152,7 @@ class Pacer:
             + f": calibration measured {tm.train_step:.3f} s per training step (data loading included), "
             f"{tm.val_step:.3f} s per validation batch, final validation ~{format_duration(tm.final_validation)} "
             f"-> {schedule.num_epochs} epochs x {schedule.iters_per_epoch} iterations (+{schedule.val_iters} "
-            f"validation); predicted end {self._clock_at(self._predicted())}, budget ends "
+            f"validation); predicted end {self._clock_at(self.budget.predicted_total(t.epoch, in_epoch))}, budget ends "
             f"{self._clock_at(self.budget.total_s)}")
 
     def _apply(self, schedule: Schedule) -> None:

@@ -63,8 +63,8 @@ def fit_schedule(available_s: float, times: StepTimes, limits: Schedule, done_ep
     else:
         per_iter = times.train_step + min(val_limit / max(limits.iters_per_epoch, 1), VAL_PER_TRAIN_ITER) * \
             times.val_step
-        total_iters = (available_s - times.final_validation) / max(per_iter, 1e-9)
-        iters = int(min(limits.iters_per_epoch, max(MIN_ITERS_PER_EPOCH, total_iters / MIN_EPOCHS_WANTED)))
+        per_epoch = (available_s - times.final_validation) / MIN_EPOCHS_WANTED - times.epoch_overhead
+        iters = int(min(limits.iters_per_epoch, max(MIN_ITERS_PER_EPOCH, per_epoch / max(per_iter, 1e-9))))
         iters = max(1, min(iters, limits.iters_per_epoch))
         val = min(val_limit, max(1 if val_limit else 0, round(iters * VAL_PER_TRAIN_ITER)))
     epochs = int((available_s - times.final_validation) // times.epoch(iters, val))
@@ -153,11 +153,12 @@ class TimeBudget:
         self.refits += 1
         return self.schedule
 
-    def predicted_total(self, done_epochs: int) -> float:
-        """Predicted elapsed seconds at the end of the run (training + final validation)."""
+    def predicted_total(self, done_epochs: int, in_epoch_s: float = 0.0) -> float:
+        """Predicted elapsed seconds at the end of the run (training + final validation);
+        ``in_epoch_s``: time the current, unfinished epoch already took."""
         assert self.times is not None and self.schedule is not None
         left_epochs = max(0, self.schedule.num_epochs - done_epochs)
-        return self.elapsed() + left_epochs * self.epoch_estimate() + self.times.final_validation
+        return self.elapsed() - in_epoch_s + left_epochs * self.epoch_estimate() + self.times.final_validation
 
     # ---------------------------------------------------------------- persistence
     def state_dict(self) -> dict:
