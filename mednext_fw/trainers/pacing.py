@@ -180,7 +180,8 @@ class Pacer:
         left = self._predicted() - self.used_s()
         t.logger.log(f"Estimated wall time of {s.num_epochs - t.epoch} epochs x {s.iters_per_epoch} iterations "
                      f"(+{s.val_iters} validation) and the final validation: {format_duration(left)} "
-                     f"({tm.train_step:.3f} s per training step measured); predicted end {self._clock_at(self._predicted())}")
+                     f"({tm.train_step:.3f} s per training step measured); "
+                     f"predicted end {self._clock_at(self._predicted())}")
         if t.device.type == "cpu" and left > CPU_WARN_SECONDS:
             t.logger.log("WARNING: this schedule takes more than a day on this CPU. Give the time you have with "
                          "--time-budget (e.g. --time-budget 2h): epochs and iterations are then fitted to it.")

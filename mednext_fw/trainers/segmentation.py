@@ -226,7 +226,8 @@ class MedNeXtTrainer(BaseTrainer):
         mine = shard(exp.val_cases, self.dist.rank, self.dist.world_size)
         todo = [c for c in mine if not (out_dir / f"{c}{ending}").is_file()]
         if todo:
-            self.logger.log(f"Final validation, estimated: {self._final_validation_estimate(predictor, todo).describe()}")
+            estimate = self._final_validation_estimate(predictor, todo)
+            self.logger.log(f"Final validation, estimated: {estimate.describe()}")
         for case in tqdm(mine, desc="final validation", disable=not (self.dist.is_main and self.settings.progress_bar)):
             target = out_dir / f"{case}{ending}"
             if target.is_file():  # a re-run validation resumes

@@ -114,7 +114,7 @@ def test_input_refusals_name_the_file_and_write_nothing(roots, shared_data, mode
     _fails(["-i", str(inputs)] + base + ["-c", "2d"], capsys, "no trained model", "config=2d")
     _fails(["-i", str(inputs)] + base + ["-d", "999"], capsys, "No dataset matches '999'")
     if not torch.cuda.is_available():
-        _fails(["-i", str(inputs)] + base + ["--device", "cuda"], capsys, "CUDA is not available")
+        _fails(["-i", str(inputs)] + base + ["--device", "cuda"], capsys, "no CUDA GPU is visible")
     with pytest.raises(SystemExit):
         main(["-i", str(inputs)] + base + ["-chk", "nope"])
     assert not out.exists() or not any(out.iterdir())

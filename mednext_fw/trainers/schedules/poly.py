@@ -1,8 +1,9 @@
 """Polynomial decay ``lr = lr0 * (1 - progress) ** exponent``, set once per epoch.
 
 ``progress`` is ``epoch / max_epochs`` until a time budget re-fits the run length
-(:meth:`PolyLRSchedule.refit`): from then on it continues linearly from where it stands to 1 at the
-new last epoch, so the learning rate never jumps and the decay still reaches its end.
+(:meth:`PolyLRSchedule.refit`). A longer run then continues linearly from where the progress stands
+to 1 at the new last epoch (no jump up in lr); a shorter one follows ``epoch / new_max_epochs``. Either
+way the progress never decreases and the last epoch is the decay's last step.
 """
 from __future__ import annotations
 
@@ -23,13 +24,16 @@ class PolyLRSchedule:
         self.anchor: tuple[int, float] | None = None  # (epoch, progress) of the last re-fit
 
     def progress_at(self, epoch: int) -> float:
+        plain = min(max(epoch, 0), self.max_epochs) / self.max_epochs
         if self.anchor is None:
-            return min(max(epoch, 0), self.max_epochs) / self.max_epochs
+            return plain
         a_epoch, a_prog = self.anchor
         if epoch <= a_epoch:
-            return a_prog
+            return max(a_prog, plain)
         span = max(self.max_epochs - a_epoch, 1)
-        return min(1.0, a_prog + (epoch - a_epoch) * (1.0 - a_prog) / span)
+        # A longer run continues smoothly from the anchor; a shorter one follows the plain decay of the new
+        # length (a small step down in lr), so repeated shortening never leaves the last epochs at a high lr.
+        return max(plain, min(1.0, a_prog + (epoch - a_epoch) * (1.0 - a_prog) / span))
 
     def lr_at(self, epoch: int) -> float:
         return self.initial_lr * (1.0 - self.progress_at(epoch)) ** self.exponent
