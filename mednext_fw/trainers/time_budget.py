@@ -140,11 +140,18 @@ class TimeBudget:
             return sum(recent) / len(recent)
         return self.times.epoch(self.schedule.iters_per_epoch, self.schedule.val_iters)
 
+    def final_validation_estimate(self) -> float:
+        """The calibrated final-validation time, scaled by how much slower (or faster) epochs now run
+        than calibrated: a busier machine slows the prediction as much as the training."""
+        assert self.times is not None and self.schedule is not None
+        calibrated = self.times.epoch(self.schedule.iters_per_epoch, self.schedule.val_iters)
+        return self.times.final_validation * self.epoch_estimate() / max(calibrated, 1e-9)
+
     def after_epoch(self, epoch_s: float, done_epochs: int, max_epochs: int) -> Schedule | None:
         """Record a finished epoch; return the re-fitted schedule when the epoch count changes."""
         assert self.times is not None and self.schedule is not None, "fit() first"
         self.epoch_seconds.append(float(epoch_s))
-        left = self.aim_remaining() - self.times.final_validation
+        left = self.aim_remaining() - self.final_validation_estimate()
         more = max(0, int(left // self.epoch_estimate()))
         total = min(max_epochs, done_epochs + more)
         if total == self.schedule.num_epochs:
@@ -158,7 +165,7 @@ class TimeBudget:
         ``in_epoch_s``: time the current, unfinished epoch already took."""
         assert self.times is not None and self.schedule is not None
         left_epochs = max(0, self.schedule.num_epochs - done_epochs)
-        return self.elapsed() - in_epoch_s + left_epochs * self.epoch_estimate() + self.times.final_validation
+        return self.elapsed() - in_epoch_s + left_epochs * self.epoch_estimate() + self.final_validation_estimate()
 
     # ---------------------------------------------------------------- persistence
     def state_dict(self) -> dict:
