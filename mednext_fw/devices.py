@@ -111,19 +111,6 @@ def _cgroup_memory_limit_gb(root: Path = Path("/sys/fs/cgroup")) -> float | None
     return None
 
 
-def process_age_s(stat: Path = Path("/proc/self/stat"), uptime: Path = Path("/proc/uptime")) -> float:
-    """Seconds since this process started (interpreter start-up and imports included; 0 if unknown).
-
-    A time budget counts from here: on a loaded machine importing torch alone took 10-20 s.
-    """
-    try:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat(5), after pid and comm
-        return max(0.0, float(uptime.read_text().split()[0]) - started)
-    except (OSError, ValueError, IndexError, AttributeError):
-        return 0.0
-
-
 # ------------------------------------------------------------------------------------ CPU share
 def cgroup_cpu_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
     """CPUs allowed by the cgroup quota (v2 ``cpu.max``, v1 ``cfs_quota_us``/``cfs_period_us``); None: no limit."""

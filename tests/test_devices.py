@@ -7,9 +7,8 @@ import textwrap
 import pytest
 import torch
 
-from mednext_fw import devices
 from mednext_fw.devices import (DeviceError, cgroup_cpu_quota, gpu_free_memory_gb, gpu_planning_budget_gb,
-                                plan_cpu_share, process_age_s, select_device, set_passive_wait_policy, usable_cores)
+                                plan_cpu_share, select_device, set_passive_wait_policy, usable_cores)
 
 
 def test_device_selection():
@@ -78,11 +77,6 @@ def test_passive_wait_policy_keeps_a_users_choice():
     env = {"OMP_WAIT_POLICY": "ACTIVE"}
     set_passive_wait_policy(env)
     assert env["OMP_WAIT_POLICY"] == "ACTIVE"
-
-
-def test_process_age():
-    assert 0 < process_age_s() < 24 * 3600
-    assert devices.process_age_s(stat=devices.Path("/nonexistent")) == 0.0
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc to count OS threads")

@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _validate(args: argparse.Namespace) -> None:
     check_counts(args)
+    args.time_budget_s = parse_duration(args.time_budget) if args.time_budget else None
     if args.num_processes is None:
         from mednext_fw.devices import usable_cores
 
@@ -93,7 +94,7 @@ def _plans(name: str, raw_dir: Path, out: Path, dataset: DatasetJson, args) -> P
     if plans_path.is_file() and not overrides:
         _log(f"using the existing {plans_path} (edit it, or pass --clean / planning flags to re-plan)")
         return Plans.load(plans_path)
-    budget_s = parse_duration(args.time_budget) if args.time_budget else None
+    budget_s = args.time_budget_s
     device = detect_budget(args.device, args.gpu_memory_gb, budget_s)
     opts = PlannerOptions(gpu_memory_gb=device.memory_gb, variant=args.model, kernel_size=args.kernel_size,
                           spacing=args.spacing[::-1] if args.spacing else None, notes=list(device.notes))

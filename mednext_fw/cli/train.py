@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from mednext_fw.cli.hardware import add_device_flag, add_threads_flag, check_counts
@@ -125,6 +126,7 @@ def _plans_budget(dataset: str, configuration: str) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
     args = build_parser().parse_args(argv)
     if args.fold != "all" and not args.fold.isdigit():
         print(f"mednext_train: error: FOLD must be a fold number (0-4) or 'all', got '{args.fold}'", file=sys.stderr)
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         if settings.time_budget_s is None:
             settings.time_budget_s = _plans_budget(dataset, args.configuration)
         trainer = trainer_cls.from_cli(dataset, args.configuration, args.fold, args.trainer, _options(args), settings)
-        trainer.pacer.count_from_process_start()  # start-up (imports, plans, data) is part of the budget
+        trainer.pacer.count_from(started)  # start-up (imports, plans, data) is part of the budget
         trainer.logger.log(f"CPU share: {share.describe()}")
         trainer.run()
     except KeyboardInterrupt:

@@ -15,7 +15,6 @@ import statistics
 import time
 from typing import TYPE_CHECKING, Callable
 
-from mednext_fw.devices import process_age_s
 from mednext_fw.durations import format_duration
 from mednext_fw.trainers.time_budget import (Schedule, StepTimes, TimeBudget, TimeBudgetError,
                                              estimate_schedule_seconds)
@@ -43,9 +42,10 @@ class Pacer:
         self._step_ends: list[float] = []
         self._epoch_start = self._cycle_start = None
 
-    def count_from_process_start(self) -> None:
-        """Count this session from the process start (``mednext_train``: imports and set-up are part of the run)."""
-        ago = process_age_s() - (self.clock() - self.session_start)
+    def count_from(self, started: float) -> None:
+        """Count this session from ``started`` (a ``clock()`` reading before the trainer was built:
+        ``mednext_train`` passes its own start, so importing torch and loading data count too)."""
+        ago = max(0.0, self.session_start - started)
         self.session_start -= ago
         if self.budget is not None:
             self.budget.shift_start(ago)
@@ -92,7 +92,7 @@ class Pacer:
         new_total = t.dist.broadcast_object(new.num_epochs if new else None)
         if new_total is not None:
             old = t.settings.num_epochs
-            self._apply(Schedule(new_total, t.settings.iters_per_epoch, t.settings.val_iters))
+            self._apply(Schedule(new_total, t.settings.iters_per_epoch, t.settings.val_iters), t.epoch - 1)
             t.logger.log(f"Time budget re-fit: epochs take {self.budget.epoch_estimate():.1f} s (last {cycle:.1f} s); "
                          f"{old} -> {new_total} epochs")
         t.logger.log(f"Time budget: {format_duration(self.budget.elapsed())} of "
@@ -144,7 +144,7 @@ class Pacer:
             raise TimeBudgetError(error)
         if not t.dist.is_main:
             self.budget.times, self.budget.schedule = self.times, schedule
-        self._apply(schedule)
+        self._apply(schedule, t.epoch)
         tm = self.times
         t.logger.log(
             f"Time budget {format_duration(self.budget.total_s)}"
@@ -155,12 +155,14 @@ class Pacer:
             f"validation); predicted end {self._clock_at(self.budget.predicted_total(t.epoch, in_epoch))}, budget ends "
             f"{self._clock_at(self.budget.total_s)}")
 
-    def _apply(self, schedule: Schedule) -> None:
+    def _apply(self, schedule: Schedule, lr_set_epoch: int) -> None:
+        """Use ``schedule``; ``lr_set_epoch``: the epoch running (calibration) or just finished (re-fit),
+        whose learning rate stays as it was."""
         t = self.trainer
         t.settings.num_epochs = schedule.num_epochs
         t.settings.iters_per_epoch = schedule.iters_per_epoch
         t.settings.val_iters = schedule.val_iters
-        t.schedule.refit(t.epoch, schedule.num_epochs)
+        t.schedule.refit(lr_set_epoch, schedule.num_epochs)
 
     def _predicted(self) -> float:
         t = self.trainer

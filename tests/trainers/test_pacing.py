@@ -86,6 +86,7 @@ def test_budget_fits_refits_and_finishes_the_schedule(synth_env):
     assert last_lr == pytest.approx(trainer.schedule.lr_at(s.num_epochs - 1)) 
     assert last_lr <= s.lr * (1 / s.num_epochs) ** 0.9 * 1.0001  # as low as a plain poly run of this length ends
     assert all(a >= b for a, b in zip(trainer.logger.history["lr"], trainer.logger.history["lr"][1:]))
+    assert min(trainer.logger.history["lr"]) > 0  # a re-fit never jumps to the end of the decay
     hist = trainer.logger.history
     assert len(hist["wall_time"]) == trainer.epoch and all(p > 0 for p in hist["predicted_end"])
     assert (trainer.output_dir / "progress.png").is_file()

@@ -39,7 +39,8 @@ class PolyLRSchedule:
         return self.initial_lr * (1.0 - self.progress_at(epoch)) ** self.exponent
 
     def refit(self, epoch: int, new_max_epochs: int) -> None:
-        """The run now ends after ``new_max_epochs`` epochs; ``epoch`` (0-based, not started) keeps its lr."""
+        """The run now ends after ``new_max_epochs`` epochs. ``epoch`` (0-based) is the last one whose lr
+        is already set (running or finished); it keeps its progress, the following epochs continue from it."""
         if new_max_epochs == self.max_epochs:
             return
         self.anchor = (int(epoch), self.progress_at(epoch))
