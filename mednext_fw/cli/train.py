@@ -111,7 +111,7 @@ def _workers(flag: int | None) -> int | None:
 
 
 def _plans_budget(dataset: str, configuration: str) -> float | None:
-    """A ``time_budget`` set in plans.json (the configuration's ``extra``, or the plans'), in seconds."""
+    """A ``time_budget`` set in plans.json (``configurations.<CONFIG>.extra.time_budget``), in seconds."""
     from mednext_fw import paths
     from mednext_fw.durations import parse_duration
     from mednext_fw.planners.plans import Plans
