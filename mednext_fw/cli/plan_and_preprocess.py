@@ -104,7 +104,8 @@ def _plans(name: str, raw_dir: Path, out: Path, dataset: DatasetJson, args) -> P
                           force_lowres=args.lowres)
     plans = plan_experiment(name, fp, dataset, opts)
     if device.device == "cpu":
-        fit_plans_to_cpu(plans, fp, device, dataset.num_channels, num_outputs(dataset), args.model)
+        fit_plans_to_cpu(plans, fp, device, dataset.num_channels, num_outputs(dataset), args.model,
+                         keep_lowres=args.lowres)
     if budget_s:
         for config in plans.configurations.values():
             config.extra["time_budget"] = args.time_budget

@@ -157,10 +157,11 @@ def plan_cpu_configuration(spacing: Sequence[float], median_at: Callable[[list[f
 
 
 def fit_plans_to_cpu(plans: Plans, fp: Fingerprint, budget: DeviceBudget, in_channels: int, num_classes: int,
-                     forced_variant: str | None = None) -> Plans:
+                     forced_variant: str | None = None, keep_lowres: bool = False) -> Plans:
     """Rewrite the planned segmentation configurations for a CPU (in place; also returned).
 
-    ``3d_lowres`` is dropped: the CPU ``3d_fullres`` is already planned at a coarse enough spacing.
+    ``3d_lowres`` (and with it ``3d_cascade_fullres``) is dropped: the CPU ``3d_fullres`` is already
+    planned at a coarse enough spacing. ``keep_lowres`` (``--lowres``) keeps both.
     """
     target = budget.cpu_step_target_s()
     fwd, bwd = plans.transpose_forward, plans.transpose_backward
@@ -168,8 +169,9 @@ def fit_plans_to_cpu(plans: Plans, fp: Fingerprint, budget: DeviceBudget, in_cha
     notes.append(f"CPU: step-time target {target:.2f} s per training step"
                  + (f" (time budget {budget.time_budget_s:.0f} s / {CPU_MIN_STEPS_IN_BUDGET} steps)"
                     if budget.time_budget_s else " (default; planning with --time-budget scales it)"))
-    if plans.configurations.pop("3d_lowres", None) is not None:
-        notes.append("CPU: 3d_lowres dropped, the CPU 3d_fullres is already planned coarse")
+    if not keep_lowres and plans.configurations.pop("3d_lowres", None) is not None:
+        plans.configurations.pop("3d_cascade_fullres", None)  # a cascade without its first stage cannot run
+        notes.append("CPU: 3d_lowres (and the cascade) dropped, the CPU 3d_fullres is already planned coarse")
     full = plans.configurations.get("3d_fullres")
     if full is not None and full.previous_stage:
         full.previous_stage = None
