@@ -103,7 +103,10 @@ class Predictor:
         from mednext_fw.inference.sliding_window import _autocast
 
         net = self.networks[0]
-        x = torch.randn(1, self.dataset.num_channels, *self.settings.patch_size, device=self.device)
+        # the network's own input width: a cascade stage takes extra previous-stage channels
+        in_ch = next((m.in_channels for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))),
+                     self.dataset.num_channels)
+        x = torch.randn(1, in_ch, *self.settings.patch_size, device=self.device)
         best = float("inf")
         with torch.inference_mode(), _inference_state(net), _autocast(self.settings, self.device):
             for i in range(repeats + 1):

@@ -56,6 +56,8 @@ class MedNeXtTrainer(BaseTrainer):
         self.trainer_name = self.spec.trainer_name
         self._augmenters: list[Any] = []
         self.cascade = CascadeInputs(self.exp) if self.exp.config.previous_stage else None
+        if self.cascade:  # refuse missing previous-stage folds before anything (a log line included) is written
+            self.cascade.sources(sorted(set(self.exp.train_cases) | set(self.exp.val_cases)))
 
     @classmethod
     def from_cli(cls, dataset: str, configuration: str, fold: str, trainer_name: str, options: dict[str, Any],
@@ -182,7 +184,7 @@ class MedNeXtTrainer(BaseTrainer):
     # ------------------------------------------------------------------ run
     def run(self) -> None:
         if self.dist.is_main:
-            if self.cascade:  # refuses before anything is written when previous-stage folds are missing
+            if self.cascade:
                 self.cascade.prepare(sorted(set(self.exp.train_cases) | set(self.exp.val_cases)), self.logger.log,
                                      self.settings.progress_bar)
             write_model_folder_files(self.exp)
