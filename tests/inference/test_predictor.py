@@ -44,7 +44,7 @@ def test_geometry_tta_and_fold_ensemble(tmp_path, shared_data, tta, folds):
         np.testing.assert_allclose(probs.sum(0), 1.0, atol=1e-5)
         np.testing.assert_array_equal(seg, probs.argmax(0))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        [f"{c}.nii.gz" for c in cases] + [f"{c}.npz" for c in cases])
+        [f"{c}.nii.gz" for c in cases] + [f"{c}.npz" for c in cases] + ["dataset.json"])  # for mednext_ensemble
 
 
 def test_fold_ensemble_averages_probabilities(tmp_path, shared_data):
