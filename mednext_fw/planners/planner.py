@@ -30,6 +30,7 @@ from mednext_fw.network_architectures.mednext.configs import get_variant
 from mednext_fw.planners.fingerprint import Fingerprint
 from mednext_fw.planners.memory_model import max_batch_size
 from mednext_fw.planners.plans import Configuration, NetworkPlan, Plans
+from mednext_fw.planners.topology import RULE as TOPOLOGY_RULE
 from mednext_fw.planners.topology import Topology, plan_topology, round_patch
 from mednext_fw.planners.spacing import ANISOTROPY_THRESHOLD, median_shape_at, target_spacing, transpose_for
 from mednext_fw.preprocessing.normalization import scheme_for_channel
@@ -126,6 +127,7 @@ def plan_experiment(dataset_name: str, fp: Fingerprint, dataset: DatasetJson,
         full_sp = target_spacing(fp.spacings, fp.shapes_after_crop)
         notes.append(f"target spacing {[round(s, 4) for s in full_sp]} (file order): median of the case spacings"
                      " with nnU-Net's anisotropy rule")
+    notes.append(TOPOLOGY_RULE)
     fwd, bwd = transpose_for(full_sp)
     t = lambda v: [v[a] for a in fwd]  # noqa: E731
     median_full = t(median_shape_at(fp.spacings, fp.shapes_after_crop, full_sp))

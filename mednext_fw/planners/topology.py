@@ -21,6 +21,10 @@ from typing import Sequence
 ANISO_RATIO = 2.0
 MIN_FEATURE = 4
 MAX_DOWN = 4
+RULE = (f"topology rule: per stage, an axis is downsampled (stride 2) only while its current spacing is <= "
+        f"{ANISO_RATIO:g}x the finest current spacing and its feature map stays >= {MIN_FEATURE} voxels; a level's "
+        f"kernel is 1 on an axis whose spacing is > {ANISO_RATIO:g}x the finest there, else k; at most {MAX_DOWN} "
+        f"stages; patch sides are multiples of their axis's total stride")
 
 
 @dataclass(frozen=True)

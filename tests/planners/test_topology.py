@@ -56,6 +56,7 @@ def test_dataset003_plans_an_anisotropic_topology(thick_plans, tmp_path):
         totals = [t * v for t, v in zip(totals, s)]
     assert all(p % t == 0 for p, t in zip(full.patch_size, totals))
     assert full.patch_size[0] // totals[0] >= 4  # the slice axis keeps >= 4 voxels at the bottleneck
+    assert any(n.startswith("topology rule: ") for n in thick_plans.planner_notes)
     assert any("3d_fullres: topology" in n and "axis 0 (6 mm)" in n and "kernel 1" in n
                for n in thick_plans.planner_notes)
     two = thick_plans.configurations["2d"]
