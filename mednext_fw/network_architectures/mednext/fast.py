@@ -151,7 +151,9 @@ class _DepthwiseConvTranspose(Function):
 
 
 def _use_native(x: torch.Tensor) -> bool:
-    return x.device.type != "cpu"
+    """Native ops off the CPU, and without autograd (inference, tracing, ONNX export): the custom
+    functions only change the backward, so a forward-only call gains nothing from them."""
+    return x.device.type != "cpu" or not torch.is_grad_enabled()
 
 
 def _per_axis(value: int | Sequence[int], dim: int) -> tuple[int, ...]:
