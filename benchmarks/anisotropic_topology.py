@@ -99,6 +99,8 @@ def main() -> None:
     p.add_argument("--iters-per-epoch", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--configs", nargs="+", default=["3d_adaptive", "3d_isotropic"],
+                   help="run only these (e.g. each in its own process and --workdir, side by side)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     info = prepare(args.workdir, args.patch, args.width)
@@ -106,13 +108,15 @@ def main() -> None:
           f"kernels {info['planned_kernels']}; benchmark patch {args.patch}, width {args.width}, batch 2; "
           f"train {info['split']['train']}, validate {info['split']['val']}", flush=True)
     rows = []
-    for config in ("3d_adaptive", "3d_isotropic"):
-        shutil.rmtree(args.workdir / "results", ignore_errors=True)  # same start for both
+    for config in args.configs:
+        shutil.rmtree(args.workdir / "results" / DATASET / f"MedNeXtTrainer__{config}", ignore_errors=True)
         r = train_one(config, args.budget_s, args.seed, args.iters_per_epoch, args.budget_kind)
         rows.append(r)
         print(f"{config:13s} strides {r['strides']}: {r['steps']} steps in {r['train_s']:.0f} {args.budget_kind} s "
               f"({r['s_per_step']:.2f} s/step; wall {r['wall_s']:.0f} s), Dice {r['dice']:.4f}, NSD {r['nsd']:.4f}, {r['params']} params",
               flush=True)
+    if len(rows) != 2:
+        return
     a, i = rows
     print(f"adaptive - isotropic: Dice {a['dice'] - i['dice']:+.4f}, NSD {a['nsd'] - i['nsd']:+.4f}; "
           f"step time ratio adaptive/isotropic {a['s_per_step'] / i['s_per_step']:.2f}")
