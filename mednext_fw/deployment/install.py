@@ -87,10 +87,12 @@ def install_model(path: str | Path, results_root: str | Path, overwrite: bool = 
     target = results_root / manifest.model_dir
     if target.exists() and not overwrite:
         raise DeploymentError(f"{target}: a model is already installed there; use --overwrite to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.install-{uuid.uuid4().hex[:8]}"
+    # Staged at the top of the root (same file system, so the final rename is atomic); the dataset
+    # folder is created only once everything checked out.
+    staging = results_root / f".install-{target.name}-{uuid.uuid4().hex[:8]}"
     try:
         extract_verified(path, staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
         old = None
         if target.exists():
             old = target.parent / f".{target.name}.replaced-{uuid.uuid4().hex[:8]}"
