@@ -11,6 +11,7 @@ import pytest
 
 from mednext_fw.cli import export_model, install_model, predict
 from tests.deployment.zips import edit_manifest, rewrite
+from tests.inference.model_factory import brain_plans, make_model_folder
 
 CASES = ("mni152_3mm", "colin27_2mm")
 
@@ -24,9 +25,19 @@ def images(tmp_path_factory, shared_data):
 
 
 @pytest.fixture(scope="module")
-def exported(trained_models, tmp_path_factory):
+def model(tmp_path_factory, shared_data):
+    """A tiny MedNeXt model folder (two folds, postprocessing decided) in its own results root."""
+    results = tmp_path_factory.mktemp("results")
+    folder = make_model_folder(results, shared_data / "Dataset001_BrainMask", folds=(0, 1),
+                               plans=brain_plans(spacing=(8.0, 8.0, 8.0)))
+    (folder / "postprocessing.json").write_text(json.dumps({"largest_foreground_component": True}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def exported(model, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "brain.zip"
-    assert export_model.main(["-m", str(trained_models["3d_fullres"]), "-o", str(out)]) == 0
+    assert export_model.main(["-m", str(model), "-o", str(out)]) == 0
     return out
 
 
@@ -34,9 +45,9 @@ def _voxels(path):
     return gzip.decompress(path.read_bytes())
 
 
-def test_installed_model_and_zip_predict_the_original_labels_byte_for_byte(trained_models, exported, images,
-                                                                          tmp_path, monkeypatch):
-    original = trained_models["3d_fullres"]
+def test_installed_model_and_zip_predict_the_original_labels_byte_for_byte(model, exported, images, tmp_path,
+                                                                          monkeypatch):
+    original = model
     monkeypatch.setenv("MEDNEXT_results", str(original.parents[1]))
     common = ["-i", str(images), "--disable-tta", "-np", "0", "--backend", "torch"]
     assert predict.main(common + ["-o", str(tmp_path / "orig"), "-d", "1", "-c", "3d_fullres"]) == 0
@@ -45,7 +56,7 @@ def test_installed_model_and_zip_predict_the_original_labels_byte_for_byte(train
     assert install_model.main([str(exported), "--results", str(second)]) == 0
     installed = second / "Dataset001_BrainMask" / "MedNeXtTrainer__3d_fullres"
     assert (installed / "manifest.json").is_file() and (installed / "fold_0" / "checkpoint_final.pth").is_file()
-    for name in ("plans.json", "dataset.json"):
+    for name in ("plans.json", "dataset.json", "postprocessing.json"):
         assert (installed / name).read_bytes() == (original / name).read_bytes()
 
     monkeypatch.delenv("MEDNEXT_results")  # -m needs no environment
@@ -63,7 +74,7 @@ def test_manifest_lists_every_file_with_its_hash(exported):
     prefix = "Dataset001_BrainMask/MedNeXtTrainer__3d_fullres/"
     assert {prefix + f for f in manifest["files"]} == names
     assert manifest["format_version"] == 1 and manifest["network_name"] == "mednext"
-    assert manifest["network_kwargs"]["n_channels"] == 4 and manifest["folds"] == [0]
+    assert manifest["network_kwargs"]["n_channels"] == 4 and manifest["folds"] == [0, 1]
     assert all(len(h) == 64 for h in manifest["files"].values())
 
 
@@ -129,8 +140,8 @@ def test_existing_model_needs_overwrite(exported, tmp_path, capsys):
     assert [p.name for p in (root / "Dataset001_BrainMask").iterdir()] == ["MedNeXtTrainer__3d_fullres"]
 
 
-def test_export_refusals(trained_models, tmp_path, capsys):
-    model = str(trained_models["3d_fullres"])
+def test_export_refusals(model, tmp_path, capsys):
+    model = str(model)
     assert export_model.main(["-m", model, "-o", str(tmp_path / "m.tar")]) == 1
     assert ".zip" in capsys.readouterr().err
     assert export_model.main(["-m", model, "-f", "3", "-o", str(tmp_path / "m.zip")]) == 1
@@ -138,7 +149,7 @@ def test_export_refusals(trained_models, tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
-def test_onnx_export_per_fold_matches_torch(trained_models, tmp_path):
+def test_onnx_export_per_fold_matches_torch(model, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     import numpy as np
     import torch
@@ -146,12 +157,12 @@ def test_onnx_export_per_fold_matches_torch(trained_models, tmp_path):
     from mednext_fw.inference.model_folder import load_checkpoint, network_from_checkpoint
 
     out = tmp_path / "with_onnx.zip"
-    assert export_model.main(["-m", str(trained_models["3d_fullres"]), "-o", str(out), "--onnx"]) == 0
+    assert export_model.main(["-m", str(model), "-o", str(out), "--onnx", "-f", "1"]) == 0
     with zipfile.ZipFile(out) as zf:
         manifest = json.loads(zf.read("manifest.json"))
-        graph = zf.read(f"{manifest['dataset']}/MedNeXtTrainer__3d_fullres/{manifest['onnx']['files']['0']}")
+        graph = zf.read(f"{manifest['dataset']}/MedNeXtTrainer__3d_fullres/{manifest['onnx']['files']['1']}")
     assert manifest["onnx"]["input_shape"] == [1, 1, 32, 32, 32]
-    ckpt = trained_models["3d_fullres"] / "fold_0" / "checkpoint_final.pth"
+    ckpt = model / "fold_1" / "checkpoint_final.pth"
     net = network_from_checkpoint(load_checkpoint(ckpt))
     x = torch.randn(2, 1, 32, 32, 48)
     with torch.no_grad():

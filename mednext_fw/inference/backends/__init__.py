@@ -12,7 +12,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from mednext_fw.inference.backends.runtimes import RUNTIMES, BackendUnavailableError, RuntimeNetwork, is_available
+from mednext_fw.inference.backends import runtimes
+from mednext_fw.inference.backends.runtimes import RUNTIMES, BackendUnavailableError, RuntimeNetwork
 
 BACKENDS = ("auto", "torch") + RUNTIMES
 AUTO_ORDER = ("openvino", "onnxruntime")
@@ -27,7 +28,7 @@ def resolve_backend(name: str, device: torch.device | str = "cpu") -> str:
     if name == "auto":
         if device.type != "cpu":
             return "torch"
-        return next((r for r in AUTO_ORDER if is_available(r)), "torch")
+        return next((r for r in AUTO_ORDER if runtimes.is_available(r)), "torch")
     if name != "torch" and device.type != "cpu":
         raise ValueError(f"backend '{name}' runs on the CPU; use --device cpu (or --backend torch on {device})")
     return name
