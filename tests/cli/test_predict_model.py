@@ -7,6 +7,7 @@ import pytest
 from mednext_fw.cli.predict import main
 from mednext_fw.inference.backends import runtimes
 from mednext_fw.inference.parts import select_part
+from tests.cli.test_predict import _fails
 from tests.inference.model_factory import THRESHOLD_NET, brain_plans, make_model_folder
 
 CASES = ["colin27_1mm", "colin27_2mm", "mni152_1mm", "mni152_2mm", "mni152_3mm"]
@@ -47,14 +48,6 @@ def test_processes_share_one_output_folder(model, inputs, tmp_path, monkeypatch)
                      "--disable-tta", "-np", "0", "--backend", "torch"]) == 0
         seen += [p.name for p in set(out.iterdir()) - before]
     assert sorted(seen) == sorted(f"{c}.nii.gz" for c in CASES)
-
-
-def _fails(argv, capsys, *needles):
-    assert main(argv) == 1
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    for n in needles:
-        assert n in err, err
 
 
 def test_refusals(model, inputs, tmp_path, capsys, monkeypatch):
