@@ -46,7 +46,8 @@ def _members(archive: zipfile.ZipFile, manifest: Manifest, source: str) -> dict[
         if name == MANIFEST or name.endswith("/"):
             continue
         rel = name[len(prefix):] if name.startswith(prefix) else None
-        if rel is None or rel not in manifest.files or ".." in PurePosixPath(rel).parts:
+        unsafe = rel is not None and (PurePosixPath(rel).is_absolute() or ".." in PurePosixPath(rel).parts)
+        if rel is None or rel not in manifest.files or unsafe:
             raise DeploymentError(f"{source}: unexpected file '{name}' (not listed in {MANIFEST})")
         out[name] = rel
     missing = sorted(set(manifest.files) - set(out.values()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 FORMAT = "mednext_fw.model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+_NAME = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
 class DeploymentError(ValueError):
@@ -76,9 +78,14 @@ class Manifest:
             if raw.get(key) is not None:
                 raw[key] = PluginRef(**raw[key])
         try:
-            return cls(**raw)
+            manifest = cls(**raw)
         except TypeError as exc:
             raise DeploymentError(f"{source}: {MANIFEST} has missing or unknown fields ({exc})") from exc
+        for key in ("dataset", "trainer", "configuration"):  # they become folder names on install
+            value = getattr(manifest, key)
+            if not isinstance(value, str) or not _NAME.fullmatch(value) or set(value) == {"."}:
+                raise DeploymentError(f"{source}: {MANIFEST} '{key}' is not a plain folder name: {value!r}")
+        return manifest
 
 
 def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:

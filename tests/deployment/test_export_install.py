@@ -108,6 +108,7 @@ def _plugin(manifest):
     (edit_manifest(lambda m: m.update(format_version=99)), ["format version 99", "upgrade"]),
     (edit_manifest(_plugin), ["acme_unet", "mednext_fw.networks: acme_unet = acme.nets:build", "acme-nets"]),
     (edit_manifest(lambda m: m.update(network_name="nobody_net")), ["nobody_net", "unknown"]),
+    (edit_manifest(lambda m: m.update(dataset="../../outside")), ["dataset", "not a plain folder name"]),
 ])
 def test_damaged_or_foreign_archives_install_nothing(exported, tmp_path, capsys, damage, needles):
     bad = rewrite(exported, tmp_path / "bad.zip", damage)

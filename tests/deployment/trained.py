@@ -19,7 +19,7 @@ from mednext_fw.network_architectures.registry import build_network
 from mednext_fw.planners.plans import Plans
 
 TINY_NET = {"n_channels": 4, "block_counts": [1] * 9}
-TRAIN = ["--n-channels", "4", "--epochs", "2", "--iters-per-epoch", "4", "--val-iters", "1", "--num-workers", "0",
+TRAIN = ["--n-channels", "4", "--epochs", "1", "--iters-per-epoch", "4", "--val-iters", "1", "--num-workers", "0",
          "--no-final-val", "--no-progress", "--seed", "0", "--network-kwargs", '{"block_counts": [1,1,1,1,1,1,1,1,1]}']
 
 

@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from mednext_fw.inference.backends.plain import exportable
+from mednext_fw.inference.backends.plain import PlainMedNeXt, exportable
 
 OPSET = 17
 INPUT, OUTPUT = "input", "logits"
@@ -28,9 +28,12 @@ def onnx_bytes(net: nn.Module, example_shape: Sequence[int], dynamic_spatial: bo
     """ONNX model of ``net``'s full-resolution output for inputs like ``example_shape`` ``(N, C, *S)``.
 
     Batch is always dynamic; spatial sides too when ``dynamic_spatial`` (sliding-window tiles are
-    fixed-size, but a whole-image network may get any size).
+    fixed-size, but a whole-image network may get any size). A MedNeXt is then traced on its smallest
+    input, which gives the same graph at a fraction of the cost of tracing a full patch.
     """
     module = exportable(net)
+    if dynamic_spatial and isinstance(module, PlainMedNeXt):
+        example_shape = module.smallest_input()
     example = torch.zeros(tuple(int(s) for s in example_shape))
     axes = {0: "batch"}
     if dynamic_spatial:

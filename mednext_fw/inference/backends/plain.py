@@ -16,21 +16,31 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _reduce_spatial(x: torch.Tensor, op: str) -> torch.Tensor:
+    """Mean or sum over the spatial axes one axis at a time. ONNX Runtime and OpenVINO reduce one long
+    axis with a plain fp32 running sum: over a 128^3 tile that alone put instance-norm outputs 4e-4
+    off; axis by axis (<= a few hundred terms each) it is 1e-5, like torch."""
+    for axis in range(x.dim() - 1, 1, -1):
+        x = x.mean(axis, keepdim=True) if op == "mean" else x.sum(axis, keepdim=True)
+    return x
+
+
 def _norm(x: torch.Tensor, norm: nn.Module) -> torch.Tensor:
     """``ChannelNorm`` on (N, C, *S): 'group' = one group per channel (instance norm + affine),
     'layer' = normalise over C at every voxel."""
+    shape = (1, -1) + (1,) * (x.dim() - 2)
     if norm.kind == "layer":
-        mean = x.mean(1, keepdim=True)
-        var = (x - mean).square().mean(1, keepdim=True)
-        y = (x - mean) / torch.sqrt(var + norm.eps)
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        return y * norm.weight.reshape(shape) + norm.bias.reshape(shape)
-    return F.instance_norm(x, weight=norm.weight, bias=norm.bias, eps=norm.eps)
+        centred = x - x.mean(1, keepdim=True)
+        var = centred.square().mean(1, keepdim=True)
+    else:
+        centred = x - _reduce_spatial(x, "mean")
+        var = _reduce_spatial(centred.square(), "mean")
+    y = centred * torch.rsqrt(var + norm.eps)
+    return y * norm.weight.reshape(shape) + norm.bias.reshape(shape)
 
 
 def _grn(x: torch.Tensor, grn: nn.Module) -> torch.Tensor:
-    spatial = tuple(range(2, x.dim()))
-    gx = torch.sqrt(x.square().sum(spatial, keepdim=True))
+    gx = torch.sqrt(_reduce_spatial(x.square(), "sum"))
     nx = gx / (gx.mean(1, keepdim=True) + 1e-6)
     return x + grn.gamma * (x * nx) + grn.beta
 
@@ -83,6 +93,15 @@ class PlainMedNeXt(nn.Module):
         super().__init__()
         self.net = net
 
+    def smallest_input(self, batch: int = 1) -> tuple[int, ...]:
+        """The smallest input the network takes: each axis one voxel per total stride. The graph has no
+        shape-dependent steps, so tracing this input gives the same graph as any other (and costs a
+        tiny forward instead of a full patch's)."""
+        total = [1] * (len(self.net.stem.weight.shape) - 2)
+        for down in self.net.down:
+            total = [t * s for t, s in zip(total, down.dw.stride)]
+        return (batch, self.net.stem.in_channels, *total)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = self.net
         x = n.stem(x)
@@ -99,14 +118,10 @@ class PlainMedNeXt(nn.Module):
 
 
 def exportable(net: nn.Module) -> nn.Module:
-    """The module an exporter should trace: MedNeXt through its plain formulation, others as they are.
-
-    Deep supervision is switched off (one output: the full-resolution logits).
-    """
+    """The module an exporter should trace: MedNeXt through its plain formulation (full-resolution
+    logits only, whatever its deep-supervision switch says), other networks as they are."""
     from mednext_fw.network_architectures.mednext.model import MedNeXt
 
-    if hasattr(net, "deep_supervision") and getattr(net, "deep_supervision"):
-        net.deep_supervision = False
     if isinstance(net, MedNeXt):
         return PlainMedNeXt(net).eval()
     return net.eval()
