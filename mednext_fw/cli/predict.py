@@ -10,8 +10,8 @@ the raw layout (``CASE_0000.nii.gz``, one file per channel); single-channel mode
 with a message naming it and nothing written.
 
 ``-m`` predicts from any model folder or exported zip (``mednext_export_model``) without environment
-variables. ``--backend`` chooses where the network's forward runs (``auto``: OpenVINO, then ONNX
-Runtime on a CPU when installed, else torch); everything else is the same code. ``--num-parts N
+variables. ``--backend`` chooses where the network's forward runs (``auto``: ONNX Runtime, then
+OpenVINO on a CPU when installed, else torch); everything else is the same code. ``--num-parts N
 --part-id K`` predicts part K of N (cases by name, round-robin) so N processes can share one output folder.
 
 ``--determine-postprocessing`` compares the cross-validation predictions (``fold_k/validation``)
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-probabilities", action="store_true", help="also write CASE.npz (key 'probabilities')")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "openvino", "onnxruntime"],
-                   help="runtime of the network's forward (auto: openvino > onnxruntime > torch on a CPU)")
+                   help="runtime of the network's forward (auto: onnxruntime > openvino > torch on a CPU)")
     p.add_argument("--num-parts", type=int, default=1, help="split the inputs into N parts (by name) ...")
     p.add_argument("--part-id", type=int, default=0, help="... and predict part K (0-based) of them")
     p.add_argument("--overwrite", action="store_true", help="re-predict cases whose output exists")

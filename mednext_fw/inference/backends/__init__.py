@@ -1,9 +1,10 @@
 """Where a network's forward runs at prediction time: torch (as trained), ONNX Runtime or OpenVINO.
 
 ``wrap_networks(nets, backend, device)`` returns modules the predictors call unchanged. ``auto``
-takes OpenVINO on a CPU when it is installed, then ONNX Runtime, else torch: measured fastest in that
-order on full-width MedNeXt-S (``benchmarks/predict_backends.py``, ``benchmarks/RESULTS.md``). On a
-GPU ``auto`` keeps torch (these runtimes are installed as CPU builds).
+takes ONNX Runtime on a CPU when it is installed, then OpenVINO, else torch. Measured here (MedNeXt-S,
+``benchmarks/predict_backends.py``, ``benchmarks/RESULTS.md``): ONNX Runtime's forward was as fast as
+OpenVINO's or faster, and it builds its session in about a second where OpenVINO compiles for tens of
+seconds per run. On a GPU ``auto`` keeps torch (these runtimes are installed as CPU builds).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from mednext_fw.inference.backends import runtimes
 from mednext_fw.inference.backends.runtimes import RUNTIMES, BackendUnavailableError, RuntimeNetwork
 
 BACKENDS = ("auto", "torch") + RUNTIMES
-AUTO_ORDER = ("openvino", "onnxruntime")
+AUTO_ORDER = ("onnxruntime", "openvino")
 
 __all__ = ["BACKENDS", "BackendUnavailableError", "RuntimeNetwork", "resolve_backend", "wrap_networks"]
 

@@ -5,12 +5,12 @@ import torch
 from mednext_fw.inference.backends import resolve_backend, runtimes, wrap_networks
 
 
-def test_auto_prefers_openvino_then_onnxruntime_on_cpu_and_torch_elsewhere(monkeypatch):
+def test_auto_prefers_onnxruntime_then_openvino_on_cpu_and_torch_elsewhere(monkeypatch):
     monkeypatch.setattr(runtimes, "is_available", lambda name: True)
-    assert resolve_backend("auto", "cpu") == "openvino"
-    assert resolve_backend("auto", "cuda") == "torch"
-    monkeypatch.setattr(runtimes, "is_available", lambda name: name == "onnxruntime")
     assert resolve_backend("auto", "cpu") == "onnxruntime"
+    assert resolve_backend("auto", "cuda") == "torch"
+    monkeypatch.setattr(runtimes, "is_available", lambda name: name == "openvino")
+    assert resolve_backend("auto", "cpu") == "openvino"
     monkeypatch.setattr(runtimes, "is_available", lambda name: False)
     assert resolve_backend("auto", "cpu") == "torch"
     net = torch.nn.Conv3d(1, 2, 1)
