@@ -3,8 +3,9 @@
 Every check runs before anything is placed: the zip must be complete (a truncated download fails its
 central directory or a member's CRC), its manifest a format this version understands, every file listed
 with the right sha256 and nothing unlisted, and the model's network/trainer plug-ins installed. The
-files are then extracted into a temporary sibling of the target and renamed into place, so a refused
-or interrupted install leaves the results root as it was.
+files are then extracted into a hidden staging folder at the top of the results root and renamed into
+place, so a refused or interrupted install leaves no model folder behind (at most a hidden
+``.install-*`` folder after a kill, which nothing mistakes for a model).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import shutil
 import tempfile
 import uuid
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
@@ -25,6 +27,8 @@ def read_manifest(archive: zipfile.ZipFile, source: str) -> Manifest:
         text = archive.read(MANIFEST).decode()
     except KeyError as exc:
         raise DeploymentError(f"{source}: no {MANIFEST}; not an exported mednext_fw model") from exc
+    except (zipfile.BadZipFile, OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        raise DeploymentError(f"{source}: {MANIFEST} cannot be read (damaged archive): {exc}") from exc
     return Manifest.from_json(text, source)
 
 
@@ -71,7 +75,7 @@ def extract_verified(path: str | Path, destination: str | Path) -> Manifest:
             try:
                 with archive.open(name) as src, open(target, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:  # CRC error, truncated member
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:  # CRC error, truncated member
                 raise DeploymentError(f"{source}: '{name}' cannot be read (truncated or damaged archive): {exc}") from exc
             if sha256_of(target) != manifest.files[rel]:
                 raise DeploymentError(f"{source}: '{name}' does not match its sha256 in {MANIFEST} "
