@@ -104,8 +104,10 @@ def rotations(engines: list[str], repeats: int) -> list[list[str]]:
 
 
 def spread(values: list[float]) -> str:
+    import statistics
+
     values = sorted(values)
-    mid = values[len(values) // 2]
+    mid = statistics.median(values)
     return f"{mid:.1f} [{values[0]:.1f}-{values[-1]:.1f}]" if len(values) > 1 else f"{mid:.1f}"
 
 
