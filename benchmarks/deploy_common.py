@@ -89,6 +89,22 @@ def run_child(argv: list[str]) -> dict:
     return result
 
 
+def run_engines(script: str, args, model: Path, images: Path, out_for) -> dict[str, list[dict]]:
+    """Every engine of ``args.engines`` ``args.repeats`` times in rotating order, each in a child running
+    ``script --engine E``; ``out_for(engine)`` gives the child's output flag and path."""
+    runs: dict[str, list[dict]] = {e: [] for e in args.engines}
+    for order in rotations(args.engines, args.repeats):
+        for engine in order:
+            argv = [sys.executable, script, "--engine", engine, "--model", str(model), "--input", str(images),
+                    *out_for(engine), "--threads", str(args.threads)] + (["--tta"] if args.tta else [])
+            r = run_child(argv)
+            r["load"] = load()
+            runs[engine].append(r)
+            print(f"  {engine:12s} {r['wall_s']:8.1f} s in the call, {r['process_wall_s']:8.1f} s in all; peak RSS "
+                  f"{r['peak_rss_mb']:7.0f} MB (children {r['children_peak_rss_mb']:.0f} MB)  ({r['load']})", flush=True)
+    return runs
+
+
 def peak_rss_mb() -> dict:
     """This process's peak RSS and the largest of its finished children's (export workers)."""
     return {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploy_common import dice, input_folder, load, make_model_folder, peak_rss_mb, rotations, run_child, spread  # noqa: E402
+from deploy_common import dice, input_folder, load, make_model_folder, peak_rss_mb, run_engines, spread  # noqa: E402
 
 ENGINES = ["torch", "openvino", "onnxruntime"]
 
@@ -65,17 +65,7 @@ def main() -> None:
         model = make_model_folder(tmp / "results", args.channels)
         images = input_folder(tmp, args.crop)
         print(f"# {sys.argv[1:]}  start: {load()}", flush=True)
-        runs: dict[str, list[dict]] = {e: [] for e in args.engines}
-        for order in rotations(args.engines, args.repeats):
-            for engine in order:
-                out = tmp / f"{engine}.npz"
-                argv = [sys.executable, __file__, "--engine", engine, "--model", str(model), "--input", str(images),
-                        "--out", str(out), "--threads", str(args.threads)] + (["--tta"] if args.tta else [])
-                r = run_child(argv)
-                r["load"] = load()
-                runs[engine].append(r)
-                print(f"  {engine:12s} {r['wall_s']:8.1f} s  peak RSS {r['peak_rss_mb']:7.0f} MB  ({r['load']})",
-                      flush=True)
+        runs = run_engines(__file__, args, model, images, lambda e: ["--out", str(tmp / f"{e}.npz")])
         ref = np.load(tmp / "torch.npz") if "torch" in runs else None
         print("\n| engine | wall s, median [min-max] | peak RSS MB | speed-up vs torch | Dice vs torch | max abs dp |")
         print("|---|---|---|---|---|---|")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploy_common import dice, input_folder, load, make_model_folder, peak_rss_mb, rotations, run_child, spread  # noqa: E402
+from deploy_common import dice, input_folder, load, make_model_folder, peak_rss_mb, run_engines, spread  # noqa: E402
 
 ENGINES = ["ours", "monai", "nnunet"]
 PATCH = (128, 128, 128)
@@ -87,7 +87,6 @@ def _monai(args) -> None:
 def _nnunet(args) -> None:
     import torch
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
-    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
     from types import SimpleNamespace
 
     from mednext_fw.io.image_io import read_images
@@ -113,7 +112,6 @@ def _nnunet(args) -> None:
         with torch.inference_mode():
             probs = torch.softmax(pred.predict_sliding_window_return_logits(torch.from_numpy(pre)).float(), 0)
         export_case(probs.numpy(), spec, case_props, Path(args.out_dir) / path.name.replace("_0000", ""), None, None)
-    del SimpleITKIO
 
 
 def child(args) -> None:
@@ -144,17 +142,7 @@ def main() -> None:
         model = make_model_folder(tmp / "results")
         images = input_folder(tmp, args.crop)
         print(f"# {sys.argv[1:]}  start: {load()}", flush=True)
-        runs: dict[str, list[dict]] = {e: [] for e in args.engines}
-        for order in rotations(args.engines, args.repeats):
-            for engine in order:
-                out = tmp / f"out_{engine}"
-                argv = [sys.executable, __file__, "--engine", engine, "--model", str(model), "--input", str(images),
-                        "--out-dir", str(out), "--threads", str(args.threads)] + (["--tta"] if args.tta else [])
-                r = run_child(argv)
-                r["load"] = load()
-                runs[engine].append(r)
-                print(f"  {engine:8s} {r['process_wall_s']:8.1f} s  peak RSS {r['peak_rss_mb']:7.0f} MB "
-                      f"(workers {r['children_peak_rss_mb']:.0f} MB)  ({r['load']})", flush=True)
+        runs = run_engines(__file__, args, model, images, lambda e: ["--out-dir", str(tmp / f"out_{e}")])
         segs = {e: sitk.GetArrayFromImage(sitk.ReadImage(str(next((tmp / f"out_{e}").glob("*.nii.gz")))))
                 for e in runs}
         t_ours = np.median([r["process_wall_s"] for r in runs["ours"]]) if "ours" in runs else None
