@@ -3,7 +3,7 @@
 Zip layout: ``manifest.json`` at the top, the model below ``<dataset>/<trainer>__<config>/``:
 plans.json, dataset.json, postprocessing.json (when decided), ``fold_k/checkpoint_<chk>.pth`` slimmed
 to what prediction reads (builder, weights, names, epoch: no optimiser or RNG state), and with
-``onnx_patch`` ``fold_k/network.onnx`` (full-resolution logits, dynamic batch and spatial sides).
+``onnx=True`` ``fold_k/network.onnx`` (full-resolution logits, dynamic batch and spatial sides).
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from mednext_fw.inference.postprocessing import POSTPROCESSING_FILE
 from mednext_fw.io.atomic import atomic_path
 
 _KEEP = ("network_builder", "network_state", "trainer_name", "config_name", "epoch")
-# Optional files of a model folder that travel with it when present.
+# Optional files of a model folder that travel with it when present (inference_instructions.json: the
+# name reserved for find-best-configuration output, which this framework does not write yet).
 OPTIONAL_FILES = (POSTPROCESSING_FILE, "inference_instructions.json")
 
 
