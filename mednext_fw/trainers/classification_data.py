@@ -147,7 +147,7 @@ def batch_stream(images: np.ndarray, labels: np.ndarray, indices: Sequence[int],
             yield {"data": torch.from_numpy(np.ascontiguousarray(data)),
                    "target": torch.from_numpy(labels[chosen]),
                    "weight": torch.from_numpy(weight[sl] if not shuffle else np.ones(len(chosen), np.float32)),
-                   "aug_seed": int(rng.integers(2**31))}
+                   "index": torch.from_numpy(chosen), "aug_seed": int(rng.integers(2**31))}
         n_pass += 1
 
 

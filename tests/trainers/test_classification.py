@@ -243,3 +243,55 @@ def test_ddp_two_gloo_ranks(stripes, roots, tmp_path):
     fold = roots["results"] / stripes / "Recording__2d_cls" / "fold_0"
     assert (fold / "checkpoint_final.pth").is_file() and (fold / "validation/summary.json").is_file()
     assert load_checkpoint(fold / "checkpoint_final.pth")["epoch"] == 1
+
+
+def test_augmentation_in_training_only_and_settings_untouched(stripes, roots):
+    from dataclasses import asdict
+
+    settings = _settings(num_epochs=1)
+    before = asdict(settings)
+    spec = RunSpec(configuration="2d_cls", dataset=stripes, fold="0", trainer_name="Recording", batch_size=4)
+    tr = RecordingTrainer(spec, settings)
+    assert asdict(settings) == before and tr.settings.iters_per_epoch == 6  # the caller's object is untouched
+    assert tr.augmentation.enabled  # the planned default preset
+    train, val = tr.build_data()
+    for _ in range(3):
+        v = next(val)
+        np.testing.assert_array_equal(v["data"].numpy(), tr.data.images[v["index"].numpy()])  # never augmented
+    t = next(train)
+    assert t["data"].shape == (4, 1, 16, 16)
+    assert not np.array_equal(t["data"].numpy(), tr.data.images[t["index"].numpy()])
+    tr.close_data()
+    # the recipes' preset, set in plans.json, turns it off
+    plans_file = roots["preprocessed"] / stripes / "plans.json"
+    plans = json.loads(plans_file.read_text())
+    plans["configurations"]["2d_cls"]["extra"]["augmentation"] = {"preset": "none"}
+    plans_file.write_text(json.dumps(plans))
+    off = RecordingTrainer(spec, _settings(num_epochs=1))
+    t = next(off.build_data()[0])
+    np.testing.assert_array_equal(t["data"].numpy(), off.data.images[t["index"].numpy()])
+    plans["configurations"]["2d_cls"]["extra"]["augmentation"] = {"preset": "default", "rotate": 5}
+    plans_file.write_text(json.dumps(plans))
+    with pytest.raises(ValueError, match="rotate"):
+        RecordingTrainer(spec, _settings(num_epochs=1))
+
+
+def test_pretrained_weights_selected_in_plans(stripes, roots, tmp_path):
+    from mednext_fw.network_architectures.classification.hovit import create_hovit
+    from mednext_fw.trainers.plugins import HoViTTrainer
+
+    src = create_hovit("S", num_classes=2, in_channels=1, img_size=16)
+    torch.save(src.state_dict(), tmp_path / "hovit_baseline.pth")
+    plans_file = roots["preprocessed"] / stripes / "plans.json"
+    plans = json.loads(plans_file.read_text())
+    plans["configurations"]["2d_cls"]["extra"]["pretrained"] = {
+        "hovit": {"baseline_weights": str(tmp_path / "hovit_baseline.pth")},
+        "xray_moe": {"convnext_weights": "not/used/by/hovit.pth"}}
+    plans_file.write_text(json.dumps(plans))
+    tr = HoViTTrainer(RunSpec(configuration="2d_cls", dataset=stripes, fold="0", trainer_name="HoViT"),
+                      _settings(num_epochs=1))
+    assert tr.exp.config.network.kwargs["baseline_weights"] == str(tmp_path / "hovit_baseline.pth")
+    assert "convnext_weights" not in tr.exp.config.network.kwargs
+    net = tr.build_network()
+    for key, value in src.state_dict().items():
+        assert torch.equal(net.state_dict()[key], value), key
