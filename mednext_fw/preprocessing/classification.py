@@ -33,6 +33,7 @@ from mednext_fw.planners.plans import Configuration
 _GREY_8BIT = ("L", "P", "LA", "1")
 SCHEMES = ("rgb_0_1", "zscore", "zscore_fg", "percentile", "none")
 PERCENTILES = (0.5, 99.5)
+FOREGROUND_FRACTION = 0.1
 
 
 def read_classification_image(path: str | Path, num_channels: int,
@@ -90,14 +91,17 @@ def resampled_shape(shape: Sequence[int], spacing: Sequence[float], target: Sequ
 
 
 def normalize_channel(x: np.ndarray, scheme: str) -> np.ndarray:
-    """One channel by its own statistics. ``zscore_fg``: mean/std over the pixels above the image's
-    minimum (MR background is its minimum), the background then sits below every tissue value."""
+    """One channel by its own statistics. ``zscore_fg``: mean/std over the foreground, the pixels above
+    10% of the image's robust range (minimum to 99th percentile). Not "above the minimum": templates
+    and some scanners leave low noise in the air (MNI152's is 1-27 of 255, Colin27's exactly 0), and
+    counting it would normalise two heads differently."""
     if scheme == "rgb_0_1":
         return x / 255.0
     if scheme == "zscore":
         return (x - x.mean()) / max(float(x.std()), 1e-8)
     if scheme == "zscore_fg":
-        fg = x[x > x.min()]
+        lo = float(x.min())
+        fg = x[x > lo + FOREGROUND_FRACTION * (float(np.percentile(x, 99)) - lo)]
         ref = fg if fg.size >= 0.05 * x.size else x  # an almost empty image: whole-image statistics
         return (x - ref.mean()) / max(float(ref.std()), 1e-8)
     if scheme == "percentile":

@@ -152,3 +152,16 @@ def test_crop_mode_keeps_aspect():
     img[0, :, 10:20] = 1  # the centre third is bright
     out = prepare_image(img, _config(size=10, norm=("none",), resize="crop"))[0]
     assert out.min() == 1  # the centre 10 x 10 square only
+
+
+def test_foreground_ignores_low_background_noise():
+    """Two heads that differ only in low noise in the air (MNI152 template: mostly 1-14 of 255; Colin27: 0)."""
+    rng = np.random.default_rng(1)
+    clean = np.zeros((1, 30, 30), np.float32)
+    clean[0, 8:22, 8:22] = rng.normal(150, 30, (14, 14)).clip(60, 255)
+    noisy = clean.copy()
+    air = noisy[0] == 0
+    noisy[0][air] = rng.uniform(1, 15, air.sum())  # below 10% of the range
+    a = prepare_image(clean, _config(size=30, norm=("zscore_fg",)))[0][8:22, 8:22]
+    b = prepare_image(noisy, _config(size=30, norm=("zscore_fg",)))[0][8:22, 8:22]
+    np.testing.assert_allclose(a, b, atol=1e-5)
