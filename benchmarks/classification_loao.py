@@ -48,7 +48,7 @@ def stage_raw(raw: Path, pipeline: str) -> None:
     (dst / "imagesTr").symlink_to((DATA / "imagesTr").resolve())
     meta = json.loads((DATA / "dataset.json").read_text())
     if pipeline == "new":
-        meta["mirror_axes"] = [1]
+        meta["mirror_axes"] = [1]  # left-right flips keep a view plane; up-down or transposes are not used
     (dst / "dataset.json").write_text(json.dumps(meta, indent=2))
 
 
