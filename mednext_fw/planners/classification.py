@@ -26,6 +26,7 @@ Choices and their reasons (they are written into ``plans.planner_notes`` too):
   images -> ``rgb_0_1`` (divide by 255, as the HoViT recipe); anything else -> ``zscore`` per image.
 - Augmentation: preset ``default`` (see :mod:`mednext_fw.trainers.data.classification_augmentation`);
   flips only on the axes dataset.json declares safe.
+- Schedule: cosine annealing (``lr_schedule``; the recipes' ``constant`` needs far longer runs).
 - Batch size: 32 (the HoViT recipe), lowered so a fold's training set gives at least 4 steps per epoch.
 """
 from __future__ import annotations
@@ -276,6 +277,8 @@ def plan_classification(dataset_name: str, dataset: DatasetJson, fingerprint: di
     notes.append(f"augmentation preset 'default'; flips on axes {mirror} as dataset.json 'mirror_axes' declares"
                  if mirror else "augmentation preset 'default'; no flips (dataset.json declares no 'mirror_axes': a "
                  "flip may turn one class into another's look)")
+    notes.append("learning rate annealed by cosine (timm's default; the recipes' constant rate: "
+                 "'lr_schedule': 'constant')")
     n_train = fingerprint["num_images"] * (num_folds - 1) // max(num_folds, 1)
     batch = int(max(2, min(DEFAULT_BATCH, n_train // 4)))
     notes.append(f"batch {batch}: recipe 32, at least 4 steps per epoch on ~{n_train} training images")
@@ -287,7 +290,7 @@ def plan_classification(dataset_name: str, dataset: DatasetJson, fingerprint: di
         task="classification",
         extra={"num_channels": channels, "class_names": dataset.class_names, "num_classes": len(dataset.class_names),
                "resize": "pad", "resample": resample, "default_spacing": _spacing_of(dataset, source),
-               "augmentation": {"preset": "default"},
+               "augmentation": {"preset": "default"}, "lr_schedule": "cosine",
                # network name -> builder arguments naming local weight files, e.g. {"xray_moe":
                # {"convnext_weights": "convnext_tiny.pth", "resnet_weights": "resnet18.pth"}}
                "pretrained": {}},
