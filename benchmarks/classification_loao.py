@@ -13,7 +13,8 @@ every Colin27 slice; fold 1 the reverse. ``splits_final.json`` is written before
   ``default``, left-right flips (declared safe for view planes in dataset.json: mirroring a slice
   left-right never changes its plane).
 
-    python benchmarks/classification_loao.py --workdir /tmp/loao [--trainers HoViT XrayMoE] [--epochs 12]
+    python benchmarks/classification_loao.py --workdir /tmp/loao --out rows.jsonl [--trainers HoViT] [--epochs 15]
+    python benchmarks/classification_loao.py --report rows.jsonl      # the markdown table of the rows
 """
 from __future__ import annotations
 
@@ -76,9 +77,27 @@ def prepare(root: Path, pipeline: str, input_size: int, env: dict[str, str]) -> 
     _run(["mednext_fw.cli.plan_and_preprocess", "-d", "101", "-np", "1"], env)  # re-caches if plans changed
 
 
+def report(path: Path) -> str:
+    """One markdown row per run (the last row wins when a run was repeated)."""
+    rows = {}
+    for line in path.read_text().splitlines():
+        r = json.loads(line)
+        rows[(r["trainer"], r["pipeline"], r["fold"])] = r
+    out = ["| plug-in | pipeline | train on -> validate on | accuracy | per case | epochs | wall s (load) |",
+           "|---|---|---|---|---|---|---|"]
+    for key in sorted(rows, key=lambda k: (k[0], k[1] != "old", k[2])):
+        r = rows[key]
+        cases = ", ".join(f"{c} {a:.3f}" for c, a in r["per_case"].items())
+        out.append(f"| {r['trainer']} | {r['pipeline']} | {r['train_on']} -> {r['validate_on']} ({r['num_images']} "
+                   f"slices) | **{r['accuracy']:.3f}** | {cases} | {r['epochs']} | {r['wall_s']:.0f} "
+                   f"({r['load']:.0f}) |")
+    return "\n".join(out)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--workdir", type=Path, required=True)
+    p.add_argument("--report", type=Path, help="print the markdown table of a --out file and exit")
+    p.add_argument("--workdir", type=Path)
     p.add_argument("--trainers", nargs="+", default=["HoViT", "XrayMoE"])
     p.add_argument("--pipelines", nargs="+", default=["old", "new"], choices=["old", "new"])
     p.add_argument("--folds", nargs="+", default=["0", "1"])
@@ -89,6 +108,11 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=None, help="default: each trainer's recipe")
     p.add_argument("--out", type=Path, default=None, help="append result rows (JSON lines) here")
     args = p.parse_args()
+    if args.report:
+        print(report(args.report))
+        return 0
+    if args.workdir is None:
+        p.error("--workdir is required to run the check")
     rows = []
     for pipeline in args.pipelines:
         root = args.workdir / pipeline

@@ -200,13 +200,12 @@ class ClassificationTrainer(BaseTrainer):
             m.momentum = None  # cumulative average over the batches below
         for d in drops:
             d.eval()
-        d = self.data
         rng = np.random.default_rng([self.settings.seed or 0, self.epoch])
         # Shuffled like training batches: class-sorted batches would understate the variances.
-        idx = rng.permutation(d.train_idx)[:self.precise_bn_images][self.dist.rank::self.dist.world_size]
+        idx = rng.permutation(self.data.train_idx)[:self.precise_bn_images][self.dist.rank::self.dist.world_size]
         # Near-equal chunks of at least a batch: a trailing single image would break BatchNorm1d heads.
         for chunk in np.array_split(idx, max(1, len(idx) // self.exp.config.batch_size)):
-            x = torch.from_numpy(np.array(d.images[np.sort(chunk)], dtype=np.float32))
+            x = torch.from_numpy(np.array(self.data.images[np.sort(chunk)], dtype=np.float32))
             with self.precision.autocast():
                 net(x.to(self.device))
         for m, momentum in zip(bns, momenta):
