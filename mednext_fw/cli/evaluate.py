@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+from mednext_fw.cli.hardware import add_threads_flag
 from collections import Counter
 from pathlib import Path
 
@@ -31,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance-mm", type=float, default=1.0, help="NSD tolerance in mm (default 1.0)")
     p.add_argument("-o", dest="output", type=Path, default=None, help="summary JSON (default PRED/summary.json)")
     p.add_argument("--csv", type=Path, default=None, help="per-case CSV (default PRED/summary.csv)")
-    p.add_argument("-np", dest="num_processes", type=int, default=None, help="worker processes (default min(4, CPUs))")
+    p.add_argument("-np", "--num-workers", dest="num_processes", type=int, default=None,
+                   help="worker processes (default: the usable cores, at most 4)")
+    add_threads_flag(p)
     p.add_argument("--no-surface", action="store_true", help="skip NSD/HD95/ASSD (overlap metrics only)")
     return p
 
@@ -123,12 +127,15 @@ def main(argv: list[str] | None = None) -> int:
                 PathNotSetError) as exc:
             print(f"mednext_evaluate: error: {exc}", file=sys.stderr)
             return 1
+    from mednext_fw.cli.hardware import check_counts, use_threads
     from mednext_fw.evaluation import evaluate_folders, format_table
     from mednext_fw.io.image_io import ImageReadError
     from mednext_fw.io.lookup import DatasetNotFoundError
     from mednext_fw.paths import PathNotSetError
 
     try:
+        check_counts(args)
+        use_threads("cpu", args.threads, workers=0)
         if args.dataset is not None:
             if args.ignore_label is not None:
                 raise ValueError("-il/--ignore-label goes with -l; with -d the ignore label comes from dataset.json")

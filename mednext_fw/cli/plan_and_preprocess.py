@@ -12,6 +12,11 @@ from mednext_fw.io.image_io import ImageReadError
 from mednext_fw.io.integrity import IntegrityError, verify_dataset
 from mednext_fw.io.lookup import DatasetNotFoundError, find_dataset
 from mednext_fw.planners.fingerprint import Fingerprint, extract_fingerprint
+from mednext_fw.cli.hardware import FlagError, add_device_flag, add_threads_flag, check_counts, use_threads
+from mednext_fw.devices import DeviceError
+from mednext_fw.durations import DurationError, parse_duration
+from mednext_fw.io.labels import num_outputs
+from mednext_fw.planners.device_budget import detect_budget, fit_plans_to_cpu
 from mednext_fw.planners.planner import PlannerOptions, plan_experiment
 from mednext_fw.planners.plans import Plans, PlansError
 from mednext_fw.planners.splits import SplitsError, ensure_splits
@@ -22,7 +27,8 @@ from mednext_fw.preprocessing.preprocessor import (copy_gt_segmentations, prepar
 
 CONFIGS = ("2d", "3d_fullres", "3d_lowres")
 USER_ERRORS = (paths.PathNotSetError, DatasetNotFoundError, IntegrityError, DatasetJsonError, ImageReadError,
-               PlansError, SplitsError, WorkerDiedError, ClassificationDataError)
+               PlansError, SplitsError, WorkerDiedError, ClassificationDataError, DeviceError, DurationError,
+               FlagError)
 
 
 class UsageError(ValueError):
@@ -34,14 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-d", "--dataset", nargs="+", required=True, help="dataset id or name, e.g. 17, BTCV")
     p.add_argument("-c", "--configurations", nargs="+", default=list(CONFIGS), choices=CONFIGS,
                    help="configurations to preprocess (all are planned)")
-    p.add_argument("-np", "--num-processes", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("-np", "--num-processes", "--num-workers", dest="num_processes", type=int, default=None,
+                   help="worker processes (default: the usable cores, at most 4)")
+    add_threads_flag(p)
     p.add_argument("--no-verify", action="store_true", help="skip the dataset integrity check")
     p.add_argument("--no-pp", action="store_true", help="plan only, do not preprocess")
     p.add_argument("--clean", action="store_true",
                    help="recompute fingerprint and plans and redo every case (a splits_final.json is kept)")
     p.add_argument("--spacing", nargs=3, type=float, metavar=("X", "Y", "Z"),
                    help="target spacing in mm (x y z, as image viewers show it), e.g. 1 1 1")
-    p.add_argument("--gpu-memory-gb", type=float, default=None, help="training GPU memory budget (default 8)")
+    add_device_flag(p)
+    p.add_argument("--gpu-memory-gb", type=float, default=None,
+                   help="plan for a GPU with this much memory (default: the detected GPU's free memory minus 10%% "
+                        "of the card, at least 1 GiB; without a GPU the plan is made for the CPU)")
+    p.add_argument("--time-budget", metavar="DURATION",
+                   help="the training time you have (e.g. 20m, 12h): recorded in the plans for mednext_train, and "
+                        "on a CPU it sets the step-time target of the plan")
     p.add_argument("-m", "--model", choices=["S", "B", "M", "L"], help="force the MedNeXt variant")
     p.add_argument("-k", "--kernel-size", type=int, choices=[3, 5], help="force the MedNeXt kernel size")
     p.add_argument("--input-size", type=int, help="classification datasets: square input side (multiple of 16) "
@@ -50,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _validate(args: argparse.Namespace) -> None:
+    check_counts(args)
+    args.time_budget_s = parse_duration(args.time_budget) if args.time_budget else None
+    if args.num_processes is None:
+        from mednext_fw.devices import usable_cores
+
+        args.num_processes = min(4, usable_cores())
     if args.num_processes < 1:
         raise UsageError(f"-np must be >= 1, got {args.num_processes}")
     if args.spacing and min(args.spacing) <= 0:
@@ -69,13 +89,21 @@ def _plans(name: str, raw_dir: Path, out: Path, dataset: DatasetJson, args) -> P
         fp = extract_fingerprint(raw_dir, dataset, args.num_processes)
         fp.save(fp_path)
         _log(f"wrote {fp_path}")
-    overrides = args.spacing or args.model or args.kernel_size or args.gpu_memory_gb is not None
+    overrides = (args.spacing or args.model or args.kernel_size or args.gpu_memory_gb is not None or args.time_budget
+                 or args.device != "auto")
     if plans_path.is_file() and not overrides:
         _log(f"using the existing {plans_path} (edit it, or pass --clean / planning flags to re-plan)")
         return Plans.load(plans_path)
-    opts = PlannerOptions(gpu_memory_gb=args.gpu_memory_gb or 8.0, variant=args.model,
-                          kernel_size=args.kernel_size, spacing=args.spacing[::-1] if args.spacing else None)
+    budget_s = args.time_budget_s
+    device = detect_budget(args.device, args.gpu_memory_gb, budget_s)
+    opts = PlannerOptions(gpu_memory_gb=device.memory_gb, variant=args.model, kernel_size=args.kernel_size,
+                          spacing=args.spacing[::-1] if args.spacing else None, notes=list(device.notes))
     plans = plan_experiment(name, fp, dataset, opts)
+    if device.device == "cpu":
+        fit_plans_to_cpu(plans, fp, device, dataset.num_channels, num_outputs(dataset), args.model)
+    if budget_s:
+        for config in plans.configurations.values():
+            config.extra["time_budget"] = args.time_budget
     if plans_path.is_file():  # keep configurations a user added by hand
         for k, v in Plans.load(plans_path).configurations.items():
             plans.configurations.setdefault(k, v)
@@ -122,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         _validate(args)
+        use_threads("cpu", args.threads, workers=0)
         names = [find_dataset(d) for d in args.dataset]
         for name in names:
             task = DatasetJson.load(paths.raw_root() / name / "dataset.json").task
