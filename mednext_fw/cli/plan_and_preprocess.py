@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             if task == "segmentation":
                 run_segmentation(name, args)
             elif task == "classification":
-                from mednext_fw.preprocessing.classification import plan_and_preprocess_classification
+                from mednext_fw.cli.classification import plan_and_preprocess_classification
 
                 plan_and_preprocess_classification(name, input_size=args.input_size, num_workers=args.num_processes,
                                                    replan=args.clean, preprocess=not args.no_pp)

@@ -16,7 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mednext_fw.io.atomic import atomic_path
-from mednext_fw.io.image_io import NATURAL_2D_ENDINGS, file_ending_of
+from mednext_fw.io.image_io import NATURAL_2D_ENDINGS, SITK_ENDINGS, file_ending_of
 from mednext_fw.planners.plans import Configuration
 from mednext_fw.preprocessing.classification import load_prepared
 
@@ -82,14 +82,14 @@ def collect_images(inputs: Sequence[str | Path]) -> tuple[list[Path], Path | Non
         if item.is_dir():
             base = item if base is None else base
             files += sorted(p for p in item.rglob("*") if p.is_file() and not p.name.startswith(".")
-                            and file_ending_of(p) in NATURAL_2D_ENDINGS)
+                            and file_ending_of(p) in NATURAL_2D_ENDINGS + SITK_ENDINGS)
         elif item.is_file():
             files.append(item)
         else:
             raise ClassificationInputError(f"{item}: no such file or folder")
     if not files:
         raise ClassificationInputError(f"{', '.join(map(str, inputs))}: no image files found "
-                                       f"({', '.join(NATURAL_2D_ENDINGS)})")
+                                       f"({', '.join(NATURAL_2D_ENDINGS + SITK_ENDINGS)})")
     return files, base if len(inputs) == 1 else None
 
 
@@ -112,12 +112,25 @@ def write_predictions_csv(path: str | Path, names: Sequence[str], probs: np.ndar
 
 def predict_to_csv(model_folder, inputs: Sequence[str | Path], output: str | Path,
                    folds: Sequence[int | str] | None = None, checkpoint: str = "final", device: str = "auto",
-                   batch_size: int = 32, progress: bool = True) -> Path:
-    """Classify every image in ``inputs``; ``output`` is a .csv file or a folder (-> predictions.csv)."""
+                   batch_size: int = 32, progress: bool = True, backend: str = "torch",
+                   part: tuple[int, int] = (1, 0)) -> Path:
+    """Classify every image in ``inputs``; ``output`` is a .csv file or a folder (-> predictions.csv).
+
+    ``backend``: where the networks' forward runs (see ``inference.backends``). ``part`` = (N, K): only
+    part K of N of the images, written to ``predictions_part<K>of<N>.csv`` so parts never collide.
+    """
+    from mednext_fw.inference.backends import wrap_networks
+    from mednext_fw.inference.parts import select_part
+
     output = Path(output)
     target = output if output.suffix.lower() == ".csv" else output / "predictions.csv"
+    if part[0] > 1:
+        target = target.with_name(f"{target.stem}_part{part[1]}of{part[0]}.csv")
     predictor = ClassificationPredictor.from_model_folder(model_folder, folds, checkpoint, device)
+    predictor.networks = wrap_networks(predictor.networks, backend, predictor.device)
     files, base = collect_images(inputs)
+    if part[0] > 1:
+        files = select_part(files, *part)
     probs = predictor.predict_files(files, batch_size, progress)
     names = [f.relative_to(base).as_posix() if base is not None else str(f) for f in files]
     return write_predictions_csv(target, names, probs, predictor.class_names)
