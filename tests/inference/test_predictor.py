@@ -128,7 +128,8 @@ def test_failed_export_leaves_nothing_behind(tmp_path, shared_data, monkeypatch)
     with pytest.raises(RuntimeError, match="disk full"):
         pred.predict_files(_cases(shared_data, ["mni152_3mm"]), tmp_path / "out", save_probabilities=True,
                            num_export_workers=0)
-    assert [p.name for p in (tmp_path / "out").iterdir()] == ["mni152_3mm.npz"]  # complete; label not written
+    # complete probabilities (and the folder's dataset.json); the label not written
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", "mni152_3mm.npz"]
 
 
 def test_in_memory_predictor_restores_training_state(tmp_path, shared_data):

@@ -46,7 +46,7 @@ def _write_label(seg: np.ndarray, path: Path) -> None:
 
 
 def _config(name: str, dim: int) -> Configuration:
-    return Configuration(name=name, dim=dim, spacing=[1.0] * dim, patch_size=[8] * dim, batch_size=2,
+    return Configuration(name=name, dim=dim, spacing=[1.0] * dim, patch_size=[16] * dim, batch_size=2,
                          median_image_size=list(SHAPE[-dim:]), normalization=["zscore"], use_mask_for_norm=[False])
 
 
