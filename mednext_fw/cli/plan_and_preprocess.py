@@ -2,32 +2,23 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
 from mednext_fw import paths
-from mednext_fw.io.dataset_json import DatasetJson, DatasetJsonError
-from mednext_fw.io.image_io import ImageReadError
-from mednext_fw.io.integrity import IntegrityError, verify_dataset
-from mednext_fw.io.lookup import DatasetNotFoundError, find_dataset
+from mednext_fw.cli.common import run_command
+from mednext_fw.errors import UsageError
+from mednext_fw.io.dataset_json import DatasetJson
+from mednext_fw.io.integrity import verify_dataset
+from mednext_fw.io.lookup import find_dataset
 from mednext_fw.planners.fingerprint import Fingerprint, extract_fingerprint
 from mednext_fw.planners.planner import PlannerOptions, plan_experiment
-from mednext_fw.planners.plans import Plans, PlansError
-from mednext_fw.planners.splits import SplitsError, ensure_splits
-from mednext_fw.planners.classification import ClassificationDataError
-from mednext_fw.preprocessing.parallel import WorkerDiedError
-from mednext_fw.preprocessing.preprocessor import (copy_gt_segmentations, prepare_config_folder,
-                                                   preprocess_configuration)
+from mednext_fw.planners.plans import Plans
+from mednext_fw.planners.splits import ensure_splits
+from mednext_fw.preprocessing.folder import PreprocessedFolder
+from mednext_fw.preprocessing.preprocessor import copy_gt_segmentations, preprocess_configuration
 
 CONFIGS = ("2d", "3d_fullres", "3d_lowres")
-USER_ERRORS = (paths.PathNotSetError, DatasetNotFoundError, IntegrityError, DatasetJsonError, ImageReadError,
-               PlansError, SplitsError, WorkerDiedError, ClassificationDataError)
-
-
-class UsageError(ValueError):
-    pass
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mednext_plan_and_preprocess", description=__doc__)
@@ -62,8 +53,8 @@ def _log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _plans(name: str, raw_dir: Path, out: Path, dataset: DatasetJson, args) -> Plans:
-    fp_path, plans_path = out / "fingerprint.json", out / "plans.json"
+def _plans(name: str, raw_dir: Path, out: PreprocessedFolder, dataset: DatasetJson, args) -> Plans:
+    fp_path, plans_path = out.fingerprint_file, out.plans_file
     fp = Fingerprint.load(fp_path) if fp_path.is_file() else None
     if fp is None:
         fp = extract_fingerprint(raw_dir, dataset, args.num_processes)
@@ -90,16 +81,16 @@ def run_segmentation(dataset_name: str, args: argparse.Namespace) -> None:
     raw_dir = paths.raw_root() / dataset_name
     dataset = DatasetJson.load(raw_dir / "dataset.json") if args.no_verify else \
         verify_dataset(raw_dir, args.num_processes)
-    out = paths.preprocessed_root() / dataset_name
-    if args.clean and out.is_dir():
-        for p in out.iterdir():
-            if p.name != "splits_final.json":
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    dataset.save(out / "dataset.json")
+    out = PreprocessedFolder.of(dataset_name)
+    if args.clean:
+        out.clean()
+    out.path.mkdir(parents=True, exist_ok=True)
+    out.sweep()
+    dataset.save(out.dataset_file)
     plans = _plans(dataset_name, raw_dir, out, dataset, args)
-    if len(Fingerprint.load(out / "fingerprint.json").case_ids) >= 2:
-        _, msg = ensure_splits(out / "splits_final.json", Fingerprint.load(out / "fingerprint.json").case_ids)
+    case_ids = Fingerprint.load(out.fingerprint_file).case_ids
+    if len(case_ids) >= 2:
+        _, msg = ensure_splits(out.splits_file, case_ids)
         _log(msg)
     else:
         _log("only 1 training case: no cross-validation splits written (train with fold 'all')")
@@ -111,34 +102,32 @@ def run_segmentation(dataset_name: str, args: argparse.Namespace) -> None:
             _log(f"{name}: not in the plans (not needed for this dataset), skipped")
             continue
         config = plans.configurations[name]
-        wiped = prepare_config_folder(out / config.data_identifier, plans, config)
+        done_now, skipped, wiped = preprocess_configuration(raw_dir, out, plans, config, dataset, args.num_processes)
         if wiped:
             _log(wiped)
-        done_now, skipped = preprocess_configuration(raw_dir, out, plans, config, dataset, args.num_processes)
-        _log(f"{name}: {done_now} case(s) preprocessed, {skipped} already done -> {out / config.data_identifier}")
+        _log(f"{name}: {done_now} case(s) preprocessed, {skipped} already done -> "
+             f"{out.configuration(config.data_identifier).path}")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        _validate(args)
-        names = [find_dataset(d) for d in args.dataset]
-        for name in names:
-            task = DatasetJson.load(paths.raw_root() / name / "dataset.json").task
-            if task == "segmentation":
-                run_segmentation(name, args)
-            elif task == "classification":
-                from mednext_fw.preprocessing.classification import plan_and_preprocess_classification
+    return run_command("mednext_plan_and_preprocess", lambda: _run(args))
 
-                plan_and_preprocess_classification(name, input_size=args.input_size, num_workers=args.num_processes,
-                                                   replan=args.clean, preprocess=not args.no_pp)
-            else:
-                raise UsageError(f"{name}: task '{task}' in dataset.json is not supported by this command")
-    except (UsageError, *USER_ERRORS) as exc:
-        print(f"mednext_plan_and_preprocess: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
+def _run(args: argparse.Namespace) -> None:
+    _validate(args)
+    names = [find_dataset(d) for d in args.dataset]
+    for name in names:
+        task = DatasetJson.load(paths.raw_root() / name / "dataset.json").task
+        if task == "segmentation":
+            run_segmentation(name, args)
+        elif task == "classification":
+            from mednext_fw.preprocessing.classification import plan_and_preprocess_classification
+
+            plan_and_preprocess_classification(name, input_size=args.input_size, num_workers=args.num_processes,
+                                               replan=args.clean, preprocess=not args.no_pp)
+        else:
+            raise UsageError(f"{name}: task '{task}' in dataset.json is not supported by this command")
 
 if __name__ == "__main__":
     sys.exit(main())

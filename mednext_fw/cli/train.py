@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-USER_ERRORS = (ValueError, LookupError, FileNotFoundError)
+from mednext_fw.cli.common import add_tta_flag, run_command
+from mednext_fw.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--network-kwargs", metavar="JSON", help='extra builder arguments, e.g. \'{"block_counts": [1,1,1,1,1,1,1,1,1]}\'')
     g = p.add_argument_group("final validation")
     g.add_argument("--no-final-val", action="store_true", help="skip predicting and scoring the validation cases")
-    g.add_argument("--no-val-tta", action="store_true", help="no mirroring test-time augmentation in the final validation")
+    add_tta_flag(g, "in the final validation", old_names=("--no-val-tta",))
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
     return p
 
@@ -79,17 +80,17 @@ def _options(args: argparse.Namespace) -> dict:
         try:
             kwargs = json.loads(args.network_kwargs)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"--network-kwargs is not valid JSON ({exc})") from None
+            raise UsageError(f"--network-kwargs is not valid JSON ({exc})") from None
         if not isinstance(kwargs, dict):
-            raise ValueError("--network-kwargs must be a JSON object")
+            raise UsageError("--network-kwargs must be a JSON object")
     if args.n_channels is not None:
         kwargs["n_channels"] = args.n_channels
     for flag in ("upkern_from", "pretrained"):
         value = getattr(args, flag)
         if value is not None and not Path(value).is_file():
-            raise FileNotFoundError(f"--{flag.replace('_', '-')} {value}: file not found")
+            raise UsageError(f"--{flag.replace('_', '-')} {value}: file not found")
     if args.upkern_from and args.pretrained:
-        raise ValueError("use either --upkern-from or --pretrained, not both")
+        raise UsageError("use either --upkern-from or --pretrained, not both")
     return {"variant": args.model, "kernel_size": args.kernel_size, "patch_size": args.patch_size,
             "batch_size": args.batch_size, "network_kwargs": kwargs, "upkern_from": args.upkern_from,
             "pretrained": args.pretrained}
@@ -97,11 +98,12 @@ def _options(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_command("mednext_train", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.fold != "all" and not args.fold.isdigit():
-        print(f"mednext_train: error: FOLD must be a fold number (0-4) or 'all', got '{args.fold}'", file=sys.stderr)
-        return 1
-    from mednext_fw.paths import PathNotSetError
-    from mednext_fw.trainers.guards import TrainingDivergedError
+        raise UsageError(f"FOLD must be a fold number (0-4) or 'all', got '{args.fold}'")
     from mednext_fw.trainers.registry import TRAINERS
     from mednext_fw.trainers.settings import TrainingSettings
 
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe = {**getattr(trainer_cls, "settings_defaults", {}), **given}
         settings = TrainingSettings(
             **recipe, device=args.device, precision=args.precision, seed=args.seed, num_workers=args.num_workers,
-            final_validation=not args.no_final_val, final_validation_tta=not args.no_val_tta,
+            final_validation=not args.no_final_val, final_validation_tta=not args.disable_tta,
             continue_training=args.continue_training, progress_bar=not args.no_progress)
         settings.validate()
         dataset = _resolve_dataset(args.dataset)
@@ -125,9 +127,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nmednext_train: interrupted; checkpoint_latest.pth is in {where}. Resume with --continue.",
               file=sys.stderr)
         return 130
-    except (PathNotSetError, TrainingDivergedError, *USER_ERRORS) as exc:
-        print(f"mednext_train: error: {exc}", file=sys.stderr)
-        return 1
     finally:
         if trainer is not None:
             trainer.dist.shutdown()

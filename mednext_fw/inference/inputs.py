@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 
+from mednext_fw.errors import UserError
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.image_io import (NATURAL_2D_ENDINGS, SITK_ENDINGS, ImageReadError, file_ending_of, read_header,
                                     truncated_gzip_problem)
@@ -17,7 +18,7 @@ from mednext_fw.io.image_io import (NATURAL_2D_ENDINGS, SITK_ENDINGS, ImageReadE
 _CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<ch>\d{4})$")
 
 
-class InputFileError(ValueError):
+class InputFileError(UserError, ValueError):
     pass
 
 

@@ -15,11 +15,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from mednext_fw.errors import UsageError
 from mednext_fw.inference.export import ExportSpec, export_case, to_native
 from mednext_fw.inference.export_pool import ExportPool
 from mednext_fw.inference.model_folder import ModelFolder, load_networks
 from mednext_fw.inference.postprocessing import POSTPROCESSING_FILE, PostprocessingRules
 from mednext_fw.inference.sliding_window import SlidingWindowSettings, sliding_window_predict
+from mednext_fw.io.atomic import sweep_temporaries
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.image_io import ImageProperties, file_ending_of, read_images
 from mednext_fw.io.labels import num_outputs
@@ -38,9 +40,9 @@ def select_device(name: str | torch.device = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
+        raise UsageError("device 'cuda' requested but CUDA is not available")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device 'mps' requested but MPS is not available")
+        raise UsageError("device 'mps' requested but MPS is not available")
     return torch.device(name)
 
 
@@ -163,6 +165,7 @@ class Predictor:
         """
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
+        sweep_temporaries(output_dir, recursive=False)  # what a killed earlier run left half-written
         jobs, outputs = [], []
         for case_id, files in cases.items():
             out = output_dir / f"{case_id}{file_ending_of(files[0])}"

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mednext_fw.errors import UserError
+
 CHANNEL_FILE_SUFFIX_LEN = 5  # "_0000"
 
 
-class DatasetJsonError(ValueError):
+class DatasetJsonError(UserError, ValueError):
     pass
 
 

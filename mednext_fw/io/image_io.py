@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import SimpleITK as sitk
 
+from mednext_fw.errors import UserError
 from mednext_fw.io.atomic import atomic_path
 
 SITK_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".gipl", ".gipl.gz")
@@ -23,7 +24,7 @@ NATURAL_2D_ENDINGS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 DUMMY_2D_SPACING = 999.0
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError, ValueError):
     """An input file is unreadable, has the wrong dimensionality or disagrees with its siblings."""
 
 

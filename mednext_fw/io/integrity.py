@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mednext_fw.errors import UserError
 from mednext_fw.io.cases import list_image_cases, list_label_cases
 from mednext_fw.io.dataset_json import DatasetJson, DatasetJsonError
 from mednext_fw.io.image_io import ImageReadError, read_image, read_seg, truncated_gzip_problem
 
 
-class IntegrityError(ValueError):
+class IntegrityError(UserError, ValueError):
     def __init__(self, dataset_dir: Path, problems: list[str]):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
@@ -85,7 +86,7 @@ def _check_case(job: tuple[str, list[Path], Path, list[int]]) -> tuple[list[str]
 
 def verify_dataset(dataset_dir: str | Path, num_processes: int = 2) -> DatasetJson:
     """Check a raw dataset folder; returns its ``DatasetJson`` or raises ``IntegrityError``."""
-    from mednext_fw.preprocessing.parallel import run_parallel
+    from mednext_fw.io.parallel import run_parallel
 
     dataset_dir = Path(dataset_dir)
     try:

@@ -51,5 +51,6 @@ def preprocess_case(data: np.ndarray, image_props: ImageProperties, seg: np.ndar
         seg = np.ascontiguousarray(seg, dtype=np.int16)
         locations = sample_class_locations(seg, dataset.foreground_regions)
     props = CaseProperties(case_id=case_id, image=image_props, shape_before_cropping=shape_before, bbox=bbox,
-                           shape_after_cropping=shape_after, spacing=spacing, class_locations=locations)
+                           shape_after_cropping=shape_after, spacing=spacing, spacing_after_resampling=target,
+                           shape_after_resampling=[int(s) for s in data.shape[1:]], class_locations=locations)
     return data, seg, props

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from mednext_fw.io.atomic import sweep_temporaries
 from mednext_fw.trainers import checkpoint as ckpt_io
 from mednext_fw.trainers.distributed import DistContext, init_distributed
 from mednext_fw.trainers.guards import NonFiniteLossGuard, SignalCatcher
@@ -195,6 +196,9 @@ class BaseTrainer(abc.ABC):
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
+        if self.dist.is_main:  # what a killed earlier run left half-written (other ranks write nothing here)
+            sweep_temporaries(self.output_dir)
+            sweep_temporaries(self.output_dir.parent, recursive=False)
         if not self._is_set_up:
             self.setup()
         if self.settings.continue_training:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mednext_fw.errors import UsageError
 from mednext_fw.network_architectures.classification.base import auxiliary_loss, on_train_step, param_groups
 from mednext_fw.network_architectures.registry import build_network
 from mednext_fw.trainers import checkpoint as ckpt_io
@@ -103,12 +104,12 @@ class ClassificationTrainer(BaseTrainer):
     def from_cli(cls, dataset: str, configuration: str, fold: str, trainer_name: str, options: dict[str, Any],
                  settings: TrainingSettings) -> "ClassificationTrainer":
         if options.get("upkern_from"):
-            raise ValueError("--upkern-from applies to MedNeXt segmentation networks only")
+            raise UsageError("--upkern-from applies to MedNeXt segmentation networks only")
         if options.get("kernel_size") is not None:
-            raise ValueError("-k/--kernel-size applies to MedNeXt segmentation networks only")
+            raise UsageError("-k/--kernel-size applies to MedNeXt segmentation networks only")
         patch = options.get("patch_size")
         if patch is not None and (len(set(patch)) != 1):
-            raise ValueError(f"--patch-size for a classifier is one square side, got {patch}")
+            raise UsageError(f"--patch-size for a classifier is one square side, got {patch}")
         spec = ClassificationSpec(dataset=dataset, configuration=configuration, fold=str(fold),
                                   trainer_name=trainer_name, variant=options.get("variant"),
                                   input_size=patch[0] if patch else None, batch_size=options.get("batch_size"),

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from mednext_fw.errors import UsageError, UserError
 
-class DeviceError(ValueError):
+
+class DeviceError(UserError, ValueError):
     pass
 
 
@@ -102,7 +104,7 @@ def shard(items: list, rank: int, world_size: int) -> list:
 
 def split_batch_size(global_batch: int, rank: int, world_size: int) -> int:
     if global_batch < world_size:
-        raise ValueError(f"batch size {global_batch} is smaller than the number of processes {world_size}")
+        raise UsageError(f"batch size {global_batch} is smaller than the number of processes {world_size}")
     base, rest = divmod(global_batch, world_size)
     return base + (1 if rank < rest else 0)
 

@@ -46,8 +46,7 @@ class MedNeXtTrainer(BaseTrainer):
                  experiment: Experiment | None = None):
         if dist_ctx is None:
             dist_ctx, device = init_distributed(settings.device)
-        # Only rank 0 may create splits_final.json; the split is deterministic, so the others agree anyway.
-        self.exp = experiment or prepare_experiment(spec, create_splits=dist_ctx.is_main)
+        self.exp = experiment or prepare_experiment(spec)
         self.spec = self.exp.spec
         super().__init__(self.exp.fold_dir, settings, callbacks, dist_ctx, device)
         self.trainer_name = self.spec.trainer_name
@@ -113,11 +112,11 @@ class MedNeXtTrainer(BaseTrainer):
         mask_channels = [i for i, m in enumerate(cfg.use_mask_for_norm) if m]
         oversample = rank_oversample(cfg.batch_size, self.spec.oversample_foreground, self.dist.rank,
                                      self.dist.world_size)
-        train = PatchLoader(PreprocessedDataset(self.exp.data_dir, self.exp.train_cases), batch,
+        train = PatchLoader(PreprocessedDataset(self.exp.cases, self.exp.train_cases), batch,
                             enlarged_patch_size(cfg.patch_size, rotation_range(cfg.dim)), oversample, ignore, seed,
                             final_patch_size=cfg.patch_size)
         val_cases = self.exp.val_cases or self.exp.train_cases
-        val = PatchLoader(PreprocessedDataset(self.exp.data_dir, val_cases), batch, cfg.patch_size, oversample,
+        val = PatchLoader(PreprocessedDataset(self.exp.cases, val_cases), batch, cfg.patch_size, oversample,
                           ignore, seed + 1)
         workers = s.num_workers if s.num_workers is not None else default_num_workers(self.device.type)
         pin = self.device.type == "cuda"
@@ -183,7 +182,6 @@ class MedNeXtTrainer(BaseTrainer):
     def final_validation(self) -> None:
         from mednext_fw.evaluation import evaluate_folders, format_table
         from mednext_fw.inference import Predictor
-        from mednext_fw.preprocessing.case_properties import CaseProperties
 
         exp = self.exp
         out_dir = self.output_dir / "validation"
@@ -200,13 +198,12 @@ class MedNeXtTrainer(BaseTrainer):
             target = out_dir / f"{case}{ending}"
             if target.is_file():  # a re-run validation resumes
                 continue
-            data = np.load(exp.data_dir / f"{case}.npy")
-            props = CaseProperties.load(exp.data_dir / f"{case}.json")
+            data, props = exp.cases.read_data(case, mmap=False), exp.cases.read_properties(case)
             predictor.predict_preprocessed_to_file(data, props, target)
         self.dist.barrier()
         if not self.dist.is_main:
             return
-        summary = evaluate_folders(exp.preprocessed_dir / "gt_segmentations", out_dir, exp.dataset.foreground_regions,
+        summary = evaluate_folders(exp.preprocessed.gt_dir, out_dir, exp.dataset.foreground_regions,
                                    ending, ignore_label=exp.dataset.ignore_label,
                                    output_json=out_dir / "summary.json", output_csv=out_dir / "summary.csv",
                                    case_ids=exp.val_cases)

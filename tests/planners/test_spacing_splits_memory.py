@@ -5,7 +5,7 @@ import pytest
 from mednext_fw.network_architectures.mednext.configs import MEDNEXT_VARIANTS
 from mednext_fw.planners.memory_model import max_batch_size, parameter_count, training_memory_bytes
 from mednext_fw.planners.spacing import median_shape_at, target_spacing, transpose_for
-from mednext_fw.planners.splits import SplitsError, ensure_splits, make_splits
+from mednext_fw.planners.splits import SplitsError, ensure_splits, fold_cases, make_splits, read_splits
 
 
 def test_target_spacing_rules():
@@ -53,3 +53,20 @@ def test_memory_model_monotone():
     assert parameter_count(MEDNEXT_VARIANTS["S"], 3, 3, 1, 14) == pytest.approx(5.56e6, rel=0.15)
     assert parameter_count(MEDNEXT_VARIANTS["L"], 3, 3, 1, 14) == pytest.approx(61.8e6, rel=0.15)
     assert max_batch_size("S", p, 1e9) == 0 and max_batch_size("S", p, 40 * 2 ** 30) >= 2
+
+
+def test_fold_selection_and_errors(tmp_path):
+    splits = make_splits(["a", "b", "c"])
+    assert len(splits) == 3  # fewer cases than folds: one case per fold
+    train, val = fold_cases(splits, 0, ["a", "b", "c"])
+    assert len(train) == 2 and len(val) == 1
+    assert fold_cases(None, "all", ["b", "a"]) == (["a", "b"], ["a", "b"])  # fold all needs no split
+    with pytest.raises(SplitsError, match="fold 4 does not exist"):
+        fold_cases(splits, 4, ["a", "b", "c"])
+    with pytest.raises(SplitsError, match="without preprocessed data"):
+        fold_cases(splits, 0, ["a"])
+    with pytest.raises(SplitsError, match="not found; run mednext_plan_and_preprocess"):
+        read_splits(tmp_path / "splits_final.json")
+    (tmp_path / "bad.json").write_text('[{"train": "a", "val": []}]')
+    with pytest.raises(SplitsError, match="fold 0 must be"):
+        read_splits(tmp_path / "bad.json")

@@ -12,6 +12,8 @@ import threading
 from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
 from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
 
+from mednext_fw.errors import UsageError
+
 
 def default_num_workers(device_type: str) -> int:
     env = os.environ.get("MEDNEXT_n_proc_DA") or os.environ.get("nnUNet_n_proc_DA")
@@ -19,7 +21,7 @@ def default_num_workers(device_type: str) -> int:
         try:
             return max(0, int(env))
         except ValueError:
-            raise ValueError(f"MEDNEXT_n_proc_DA must be an integer, got '{env}'") from None
+            raise UsageError(f"MEDNEXT_n_proc_DA must be an integer, got '{env}'") from None
     cpus = os.cpu_count() or 1
     # On CPU the augmentation workers compete with the training math for the same cores.
     return min(12, cpus) if device_type == "cuda" else max(1, cpus // 2)
