@@ -18,8 +18,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "$MEDNEXT_results/Dataset###_Name/<Trainer>__<CONFIG>/fold_<FOLD>/. "
                     "Multi-GPU: torchrun --nproc_per_node N -m mednext_fw.cli.train CONFIG FOLD ...",
     )
-    p.add_argument("configuration", metavar="CONFIG", help="configuration in plans.json, e.g. 3d_fullres")
-    p.add_argument("fold", metavar="FOLD", help="fold 0-4 of splits_final.json, or 'all' (train on every case)")
+    p.add_argument("positional", nargs="+", metavar="[CONFIG] FOLD",
+                   help="configuration in plans.json (e.g. 3d_fullres; or give it with -c) and the fold: 0-4 of "
+                        "splits_final.json, or 'all' (train on every case)")
+    p.add_argument("-c", "--configuration", dest="config_option", metavar="CONFIG",
+                   help="the configuration, as -c in the other commands (instead of the first positional)")
     p.add_argument("-d", "--dataset", help="dataset id or name; may be left out when exactly one dataset is "
                                            "preprocessed")
     p.add_argument("-tr", "--trainer", default="MedNeXtTrainer", help="registered trainer (default MedNeXtTrainer)")
@@ -44,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="default: auto")
     g.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                    help="autocast dtype (auto: fp16 + GradScaler on CUDA, fp32 elsewhere)")
-    g.add_argument("--num-workers", type=int, default=None,
+    g.add_argument("-np", "--num-workers", dest="num_workers", type=int, default=None,
                    help="augmentation processes (default $MEDNEXT_n_proc_DA, else from the CPU count; 0 = in-process)")
     g.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy CPU)")
@@ -101,7 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     return run_command("mednext_train", lambda: _run(args))
 
 
+def _config_and_fold(args: argparse.Namespace) -> None:
+    """``CONFIG FOLD`` (nnU-Net's order) or ``-c CONFIG FOLD`` (the other commands' flag)."""
+    pos = list(args.positional)
+    if args.config_option is not None:
+        pos.insert(0, args.config_option)
+    if len(pos) != 2:
+        raise UsageError(f"expected CONFIG and FOLD (e.g. '3d_fullres 0' or '-c 3d_fullres 0'), got {pos}")
+    args.configuration, args.fold = pos
+
+
 def _run(args: argparse.Namespace) -> int:
+    _config_and_fold(args)
     if args.fold != "all" and not args.fold.isdigit():
         raise UsageError(f"FOLD must be a fold number (0-4) or 'all', got '{args.fold}'")
     from mednext_fw.trainers.registry import TRAINERS

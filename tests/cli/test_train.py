@@ -81,6 +81,6 @@ def test_stale_temporary_is_not_a_case(brain_pre):
     # A kill -9 during np.save leaves a hidden, truncated temporary; it used to be read as a 6th case.
     data = next(brain_pre["preprocessed"].glob("Dataset001_BrainMask/*_3d_fullres"))
     (data / ".ghost.tmp-1a2b3c4d.npy").write_bytes(b"\x93NUMPY\x01\x00truncated")
-    assert train.main(["3d_fullres", "all", "--epochs", "1", "--no-final-val", *TINY]) == 0
+    assert train.main(["-c", "3d_fullres", "all", "--epochs", "1", "--no-final-val", *TINY]) == 0  # -c as elsewhere
     assert plan_and_preprocess.main(["-d", "1", "-c", "3d_fullres", "-np", "1"]) == 0
     assert not (data / ".ghost.tmp-1a2b3c4d.npy").exists()  # every run sweeps the temporaries of dead runs
