@@ -118,23 +118,17 @@ def _run(args: argparse.Namespace) -> int:
     _config_and_fold(args)
     if args.fold != "all" and not args.fold.isdigit():
         raise UsageError(f"FOLD must be a fold number (0-4) or 'all', got '{args.fold}'")
-    from mednext_fw.trainers.registry import TRAINERS
-    from mednext_fw.trainers.settings import TrainingSettings
+    from mednext_fw.trainers.run import make_trainer
 
     trainer = None
     try:
-        trainer_cls = TRAINERS.get(args.trainer)
-        # A trainer's recipe (class attribute ``settings_defaults``) fills the flags left out.
-        given = {k: v for k, v in (("num_epochs", args.epochs), ("iters_per_epoch", args.iters_per_epoch),
-                                   ("val_iters", args.val_iters), ("lr", args.lr)) if v is not None}
-        recipe = {**getattr(trainer_cls, "settings_defaults", {}), **given}
-        settings = TrainingSettings(
-            **recipe, device=args.device, precision=args.precision, seed=args.seed, num_workers=args.num_workers,
+        dataset = _resolve_dataset(args.dataset)
+        trainer = make_trainer(
+            dataset, args.configuration, args.fold, args.trainer, _options(args),
+            num_epochs=args.epochs, iters_per_epoch=args.iters_per_epoch, val_iters=args.val_iters, lr=args.lr,
+            device=args.device, precision=args.precision, seed=args.seed, num_workers=args.num_workers,
             final_validation=not args.no_final_val, final_validation_tta=not args.disable_tta,
             continue_training=args.continue_training, progress_bar=not args.no_progress)
-        settings.validate()
-        dataset = _resolve_dataset(args.dataset)
-        trainer = trainer_cls.from_cli(dataset, args.configuration, args.fold, args.trainer, _options(args), settings)
         trainer.run()
     except KeyboardInterrupt:
         where = trainer.output_dir if trainer is not None else "the fold folder"

@@ -18,7 +18,6 @@ from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io import image_io
 from mednext_fw.io.image_io import NATURAL_2D_ENDINGS, SITK_ENDINGS, file_ending_of
 
-CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<ch>\d{4})$")
 DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 SPACING_RTOL = 1e-3
 

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from mednext_fw.conversion.common import CaseSpec, ConversionError, ConversionPlan, check_case, read_header
 from mednext_fw.conversion.target import choose_folder
+from mednext_fw.io.cases import channel_file_name
 from mednext_fw.io.atomic import atomic_path, sweep_temporaries, write_json_atomic
 
 MARKER = ".conversion.json"
@@ -84,7 +85,7 @@ def plan_jobs(plan: ConversionPlan, folder: Path, link: bool) -> list[Job]:
     jobs = []
     for subdir, cases in (("imagesTr", plan.training), ("imagesTs", plan.test)):
         for case in cases:
-            outs = tuple(folder / subdir / f"{case.case_id}_{c:04d}{ending}" for c in range(n))
+            outs = tuple(folder / subdir / channel_file_name(case.case_id, c, ending) for c in range(n))
             header = read_header(case.images[0]) if len(case.images) == 1 else None
             if header is not None and header.dim == 4:
                 jobs.append(Job(case.images[0], outs, split=True, link=False))

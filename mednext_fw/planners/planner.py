@@ -27,7 +27,7 @@ from mednext_fw.planners.fingerprint import Fingerprint
 from mednext_fw.planners.memory_model import max_batch_size
 from mednext_fw.planners.plans import Configuration, NetworkPlan, Plans
 from mednext_fw.planners.spacing import ANISOTROPY_THRESHOLD, median_shape_at, target_spacing, transpose_for
-from mednext_fw.preprocessing.normalization import scheme_for_channel
+from mednext_fw.planners.normalization_choice import scheme_for_channel
 
 PLANS_NAME = "mednextPlans"
 DIVISOR = 16
