@@ -69,11 +69,6 @@ def files_appeared(folder: Path, pattern: str, count: int = 1, temporaries: bool
     return moment
 
 
-def after(seconds: float) -> Callable[[], bool]:
-    t0 = time.monotonic()
-    return lambda: time.monotonic() - t0 >= seconds
-
-
 def _readable(p: Path) -> None:
     name = p.name.lower()
     if name.endswith(".npy"):

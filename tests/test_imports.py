@@ -1,7 +1,7 @@
 """The one-way imports of ``../shared/design.md``, checked on the source (every import, also inside functions).
 
-Each stage may import only the stages below it; ``paths``, ``errors`` and ``registry`` are the ground
-floor everyone may use. A new import against the flow fails here with the file and the line.
+Each stage may import only the stages below it; ``paths``, ``errors``, ``logs`` and ``registry`` are
+the ground floor everyone may use. A new import against the flow fails here with the file and the line.
 """
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from pathlib import Path
 import mednext_fw
 
 PACKAGE = Path(mednext_fw.__file__).parent
-GROUND = {"paths", "errors", "registry"}
+GROUND = {"paths", "errors", "registry", "logs"}
 # stage -> the stages it may import (besides itself and the ground floor)
 ALLOWED = {
     "paths": {"errors"},
     "errors": set(),
+    "logs": set(),
     "registry": {"errors"},
     "io": set(),
     "conversion": {"io"},

@@ -12,6 +12,7 @@ import sys
 from typing import Any, Callable, Sequence
 
 from mednext_fw.errors import UserError
+from mednext_fw.logs import configure_console
 
 
 def run_command(prog: str, body: Callable[[], int | None]) -> int:
@@ -19,6 +20,7 @@ def run_command(prog: str, body: Callable[[], int | None]) -> int:
 
     Anything else propagates, so a bug prints its traceback instead of passing for a user mistake.
     """
+    configure_console()
     try:
         code = body()
     except UserError as exc:

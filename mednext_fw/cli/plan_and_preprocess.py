@@ -41,10 +41,6 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError(f"--gpu-memory-gb must be > 1, got {args.gpu_memory_gb}")
 
 
-def _log(msg: str) -> None:
-    print(msg, flush=True)
-
-
 def _options(args: argparse.Namespace) -> PreprocessOptions:
     return PreprocessOptions(configurations=list(args.configurations), num_processes=args.num_processes,
                              verify=not args.no_verify, preprocess=not args.no_pp, clean=args.clean,
@@ -63,7 +59,7 @@ def _run(args: argparse.Namespace) -> None:
     for name in names:
         task = DatasetJson.load(paths.raw_root() / name / "dataset.json").task
         if task == "segmentation":
-            plan_and_preprocess(name, _options(args), log=_log)
+            plan_and_preprocess(name, _options(args))
         elif task == "classification":
             from mednext_fw.preprocessing.classification import plan_and_preprocess_classification
 

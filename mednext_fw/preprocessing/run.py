@@ -5,6 +5,7 @@ existing fingerprint and plans are reused unless planning options are given, fin
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -19,6 +20,7 @@ from mednext_fw.preprocessing.folder import PreprocessedFolder
 from mednext_fw.preprocessing.preprocessor import copy_gt_segmentations, preprocess_configuration
 
 CONFIGS = ("2d", "3d_fullres", "3d_lowres")
+log_info = logging.getLogger(__name__).info
 
 
 @dataclass
@@ -62,7 +64,7 @@ def _plans(raw_dir, out: PreprocessedFolder, dataset: DatasetJson, opts: Preproc
 
 
 def plan_and_preprocess(dataset_name: str, opts: PreprocessOptions | None = None,
-                        log: Callable[[str], None] = print) -> PreprocessedFolder:
+                        log: Callable[[str], None] = log_info) -> PreprocessedFolder:
     """``$MEDNEXT_raw/<dataset_name>`` -> ``$MEDNEXT_preprocessed/<dataset_name>``; returns the latter."""
     opts = opts or PreprocessOptions()
     raw_dir = paths.raw_root() / dataset_name

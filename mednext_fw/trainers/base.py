@@ -225,8 +225,11 @@ class BaseTrainer(abc.ABC):
             self._signals = None
             self.close_data()
         self.logger.log(f"Training finished after {self.epoch} epochs")
-        if self.settings.final_validation:
-            self.final_validation()
+        try:
+            if self.settings.final_validation:
+                self.final_validation()
+        finally:
+            self.logger.close()
 
     def run_epoch(self) -> None:
         s, e = self.settings, self.epoch

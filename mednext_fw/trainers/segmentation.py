@@ -7,7 +7,6 @@ name. The loop, AMP, checkpoints, resume and DDP come from :class:`BaseTrainer`.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -154,10 +153,8 @@ class MedNeXtTrainer(BaseTrainer):
         return (float(np.mean(valid)) if valid else float("nan")), per_class
 
     def checkpoint_extras(self) -> dict[str, Any]:
-        net = self.exp.config.network
-        return {"config_name": self.spec.configuration, "dataset_name": self.spec.dataset, "fold": self.spec.fold,
-                "variant": net.variant, "kernel_size": net.kernel_size, "model_folder": self.exp.model_dir.name,
-                "configuration": asdict(self.exp.config)}
+        # Everything else about the run is in the model folder's plans.json, which inference reads.
+        return {"config_name": self.spec.configuration}
 
     # ------------------------------------------------------------------ run
     def run(self) -> None:

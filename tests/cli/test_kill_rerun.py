@@ -10,8 +10,7 @@ from mednext_fw.io.integrity import verify_dataset
 from mednext_fw.network_architectures.checkpoint import load_checkpoint
 from mednext_fw.preprocessing.folder import PreprocessedFolder
 from tests.inference.model_factory import brain_plans, make_model_folder
-from tests.kill_rerun import (after, assert_no_temporaries, assert_nothing_partial, files_appeared, kill_when, run,
-                              start)
+from tests.kill_rerun import assert_no_temporaries, assert_nothing_partial, files_appeared, kill_when, run, start
 
 pytestmark = pytest.mark.slow
 

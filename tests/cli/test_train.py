@@ -20,6 +20,7 @@ def brain_pre(brain_raw, roots):
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_train_fold_writes_every_output(brain_pre, capsys):
     assert train.main(["3d_fullres", "0", "--epochs", "2", *TINY]) == 0  # -d omitted: one dataset
     model = brain_pre["results"] / "Dataset001_BrainMask" / "MedNeXtTrainer__3d_fullres"
@@ -77,6 +78,7 @@ def test_incomplete_case_is_refused_naming_it_and_the_fix(brain_pre, capsys):
     assert (data / f"{case}.json").is_file()
 
 
+@pytest.mark.slow
 def test_stale_temporary_is_not_a_case(brain_pre):
     # A kill -9 during np.save leaves a hidden, truncated temporary; it used to be read as a 6th case.
     data = next(brain_pre["preprocessed"].glob("Dataset001_BrainMask/*_3d_fullres"))

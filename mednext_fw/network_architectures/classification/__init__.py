@@ -25,5 +25,8 @@ from mednext_fw.network_architectures.classification.base import (
     on_train_step,
     param_groups,
 )
+from mednext_fw.network_architectures.classification.hovit import create_hovit
+from mednext_fw.network_architectures.classification.xray_moe import create_xray_moe
 
-__all__ = ["ClassifierBase", "auxiliary_loss", "count_parameters", "on_train_step", "param_groups"]
+__all__ = ["ClassifierBase", "auxiliary_loss", "count_parameters", "on_train_step", "param_groups", "create_hovit",
+           "create_xray_moe"]
