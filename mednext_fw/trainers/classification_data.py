@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ import torch
 from mednext_fw import paths
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.planners.plans import Configuration, NetworkPlan, Plans
+from mednext_fw.planners.splits import fold_cases, read_splits
 from mednext_fw.preprocessing.classification import load_cache
 from mednext_fw.trainers.experiment import ExperimentError
 
@@ -100,19 +100,10 @@ def prepare_classification_experiment(spec: ClassificationSpec, network_name: st
     splits_file = pre / "splits_final.json"
     if spec.fold == "all":  # as for segmentation: train on everything, validate on the same images
         train = val = list(range(len(ids)))
-    else:
-        if not splits_file.is_file():
-            raise ExperimentError(f"{splits_file}: not found; run mednext_plan_and_preprocess -d {spec.dataset}")
-        splits = json.loads(splits_file.read_text())
-        fold = int(spec.fold)
-        if not 0 <= fold < len(splits):
-            raise ExperimentError(f"fold {fold} does not exist: {splits_file} defines folds 0-{len(splits) - 1}")
+    else:  # the one fold rule (planners.splits), over image ids
+        train_ids, val_ids = fold_cases(read_splits(splits_file), spec.fold, ids, str(splits_file))
         pos = {i: n for n, i in enumerate(ids)}
-        unknown = sorted(set(splits[fold]["train"] + splits[fold]["val"]) - set(pos))
-        if unknown:
-            raise ExperimentError(f"{splits_file}: fold {fold} names images that are not cached: {unknown[:5]}")
-        train = [pos[i] for i in splits[fold]["train"]]
-        val = [pos[i] for i in splits[fold]["val"]]
+        train, val = [pos[i] for i in train_ids], [pos[i] for i in val_ids]
     # Another variant than the trainer's preset gets its own model folder, so folds never mix.
     folder = spec.trainer_name + (f"_{spec.variant}" if spec.variant and spec.variant != (preset or {}).get("variant")
                                   else "")
