@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance-mm", type=float, default=1.0, help="NSD tolerance in mm (default 1.0)")
     p.add_argument("-o", dest="output", type=Path, default=None, help="summary JSON (default PRED/summary.json)")
     p.add_argument("--csv", type=Path, default=None, help="per-case CSV (default PRED/summary.csv)")
-    p.add_argument("-np", "--num-processes", dest="num_processes", type=int, default=None, help="worker processes (default min(4, CPUs))")
+    p.add_argument("-np", "--num-processes", dest="num_processes", type=int, default=None,
+                   help="worker processes (default min(4, CPUs))")
     p.add_argument("--no-surface", action="store_true", help="skip NSD/HD95/ASSD (overlap metrics only)")
     return p
 

@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-d", dest="dataset", help="dataset id or name (default: the only one with a trained model)")
     p.add_argument("-c", dest="config", help="configuration, e.g. 3d_fullres (default: the only one trained)")
     p.add_argument("-tr", dest="trainer", help="trainer name (default: the only one trained, else MedNeXtTrainer)")
-    p.add_argument("-f", dest="folds", nargs="+", help="folds to ensemble (default: every fold 0-4 with the checkpoint, else 'all')")
+    p.add_argument("-f", dest="folds", nargs="+",
+                   help="folds to ensemble (default: every fold 0-4 with the checkpoint, else 'all')")
     p.add_argument("-chk", dest="checkpoint", default="final", choices=["final", "best", "latest"])
     p.add_argument("--step-size", type=float, default=0.5, help="tile stride as a fraction of the patch (0.5)")
     add_tta_flag(p)

@@ -125,7 +125,8 @@ def resolve_model_folder(dataset: str | None = None, config: str | None = None, 
 def load_networks(folder: ModelFolder, folds: Sequence[int | str] | None, checkpoint: str = "final") -> list[nn.Module]:
     folds = list(folds) if folds else folder.default_folds(checkpoint)
     if not folds:
-        raise ModelFolderError(f"{folder.path}: no fold holds checkpoint_{checkpoint}.pth (looked for fold_0..fold_4 and fold_all)")
+        raise ModelFolderError(f"{folder.path}: no fold holds checkpoint_{checkpoint}.pth "
+                               "(looked for fold_0..fold_4 and fold_all)")
     nets = []
     for fold in folds:
         path = folder.checkpoint_path(fold, checkpoint)
