@@ -52,6 +52,18 @@ def kill_when(proc: subprocess.Popen, moment: Callable[[], bool], timeout: float
             proc.wait()
 
 
+def kill_at_moments(module: str, args: Sequence[str], moments: Sequence[Callable[[], bool]], watched: Path,
+                    check: Callable[[], None] = lambda: None) -> int:
+    """Start the command and kill it at each moment in turn (each start resumes the last); after every
+    kill nothing under ``watched`` may be partial and ``check()`` must hold. Returns how many kills hit."""
+    kills = 0
+    for moment in moments:
+        kills += kill_when(start(module, args), moment)
+        assert_nothing_partial(watched)
+        check()
+    return kills
+
+
 def run(module: str, args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 900.0) -> None:
     """Run a command to its end; fail with its stderr when it does not exit 0."""
     proc = start(module, args, env)

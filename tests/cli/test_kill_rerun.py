@@ -10,7 +10,7 @@ from mednext_fw.io.integrity import verify_dataset
 from mednext_fw.network_architectures.checkpoint import load_checkpoint
 from mednext_fw.preprocessing.folder import PreprocessedFolder
 from tests.inference.model_factory import brain_plans, make_model_folder
-from tests.kill_rerun import assert_no_temporaries, assert_nothing_partial, files_appeared, kill_when, run, start
+from tests.kill_rerun import assert_no_temporaries, assert_nothing_partial, files_appeared, kill_at_moments, run
 
 pytestmark = pytest.mark.slow
 
@@ -30,15 +30,14 @@ def test_plan_and_preprocess(brain_raw, roots):
     moments = [files_appeared(pre, "*.json"),  # planning done, preprocessing starting
                files_appeared(pre, "*.npy", temporaries=True),  # in the middle of writing an array
                files_appeared(pre, "*_seg.npy", count=2)]
-    kills = 0
-    for moment in moments:
-        kills += kill_when(start("plan_and_preprocess", PREPROCESS), moment)
-        assert_nothing_partial(pre)
+
+    def listed_cases_are_whole():
         if (pre / "Dataset001_BrainMask" / "plans.json").is_file() and any(pre.rglob("configuration.json")):
             folder = _case_folder(roots)
-            for case in folder.cases():  # a listed case is whole
+            for case in folder.cases():
                 assert folder.read_data(case, mmap=False).shape[1:] == folder.read_seg(case, mmap=False).shape[1:]
-    assert kills >= 2
+
+    assert kill_at_moments("plan_and_preprocess", PREPROCESS, moments, pre, listed_cases_are_whole) >= 2
     run("plan_and_preprocess", PREPROCESS)
     folder = _case_folder(roots)
     assert len(folder.cases()) == 5 and folder.incomplete_cases() == []
@@ -54,11 +53,7 @@ def test_train(brain_raw, roots):
                files_appeared(results, "*.pth", temporaries=True),  # writing a checkpoint
                files_appeared(results, "checkpoint_latest.pth"),  # after the first epoch
                files_appeared(results, "*.png", temporaries=True)]  # writing the progress plot
-    kills = 0
-    for moment in moments:
-        kills += kill_when(start("train", args), moment)
-        assert_nothing_partial(results)
-    assert kills >= 2
+    assert kill_at_moments("train", args, moments, results) >= 2
     run("train", args)
     assert load_checkpoint(fold / "checkpoint_final.pth")["epoch"] == 4
     assert_no_temporaries(results)
@@ -72,11 +67,7 @@ def test_predict(roots, shared_data, tmp_path):
     moments = [files_appeared(out, "*.nii.gz", temporaries=True),  # writing the first label map
                files_appeared(out, "*.nii.gz", count=2),
                files_appeared(out, "*.nii.gz", count=4)]
-    kills = 0
-    for moment in moments:
-        kills += kill_when(start("predict", args), moment)
-        assert_nothing_partial(out)
-    assert kills >= 2
+    assert kill_at_moments("predict", args, moments, out) >= 2
     run("predict", args)
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name.replace("_0000", "") for p in inputs.iterdir())
     assert_nothing_partial(out)
@@ -92,13 +83,12 @@ def test_convert(roots, shared_data):
     moments = [files_appeared(partial, "*.nii.gz", temporaries=True),  # copying a file
                files_appeared(partial, "*.nii.gz", count=4),
                files_appeared(partial, "*.nii.gz", count=8)]
-    kills = 0
-    for moment in moments:
-        kills += kill_when(start("convert", args), moment)
-        assert_nothing_partial(roots["raw"])
-        if target.exists():  # published means complete
+
+    def published_means_complete():
+        if target.exists():
             verify_dataset(target, num_processes=1)
-    assert kills >= 2
+
+    assert kill_at_moments("convert", args, moments, roots["raw"], published_means_complete) >= 2
     run("convert", args)
     assert verify_dataset(target, num_processes=1).num_training == 5
     assert not partial.exists()
