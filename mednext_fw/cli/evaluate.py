@@ -8,6 +8,7 @@ from pathlib import Path
 
 from mednext_fw.cli.common import run_command
 from mednext_fw.errors import UsageError
+from mednext_fw.io.atomic import sweep_temporaries
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,13 +93,16 @@ def _run(args: argparse.Namespace) -> int:
         regions, ignore, ending = _parse_regions(args.labels), args.ignore_label, _infer_file_ending(args.ref)
     if args.num_processes is not None and args.num_processes < 1:
         raise UsageError(f"-np must be >= 1, got {args.num_processes}")
+    output_json, output_csv = args.output or args.pred / "summary.json", args.csv or args.pred / "summary.csv"
+    for folder in {output_json.parent, output_csv.parent}:  # what a killed earlier run left half-written
+        sweep_temporaries(folder, recursive=False)
     summary = evaluate_folders(
         args.ref, args.pred, regions, ending, ignore_label=ignore, tolerance_mm=args.tolerance_mm,
-        output_json=args.output or args.pred / "summary.json", output_csv=args.csv or args.pred / "summary.csv",
+        output_json=output_json, output_csv=output_csv,
         num_processes=args.num_processes, surface=not args.no_surface,
     )
     print(format_table(summary))
-    print(f"summary: {args.output or args.pred / 'summary.json'}\nper case: {args.csv or args.pred / 'summary.csv'}")
+    print(f"summary: {output_json}\nper case: {output_csv}")
     return 0
 
 if __name__ == "__main__":
