@@ -7,7 +7,14 @@ fresh activations a 3D network allocates per patch cost 35-80x fewer page faults
 CPU (``benchmarks/huge_pages.py``) a MedNeXt-S training step ran 1.23-1.27x faster with peak RSS
 +3-4%; a 128^3 inference forward between 0.93x and 1.3x (what remains there is the kernel zeroing
 fresh pages). Users opt out with ``THP_MEM_ALLOC_ENABLE=0``.
+
+The same moment is the only one to stop OpenMP threads from spinning (``OMP_WAIT_POLICY=PASSIVE``,
+see :func:`mednext_fw.devices.set_passive_wait_policy`): on a busy 2-core machine a MedNeXt
+training step ran 3-20x slower with spinning threads (``benchmarks/under_load.py``).
 """
 import os
 
+from mednext_fw.devices import set_passive_wait_policy
+
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+set_passive_wait_policy()

@@ -18,8 +18,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the raw/preprocessed/results roots and outputs (default: ./mednext_demo)")
     p.add_argument("--classification", action="store_true",
                    help="run the 2D classification plug-ins (X-ray MoE and HoViT) on MRI view planes instead")
-    p.add_argument("--epochs", type=int, default=None, help="override the demo's epoch budget")
-    p.add_argument("--iters-per-epoch", type=int, default=None, help="override the demo's iterations per epoch")
+    p.add_argument("--time-budget", default=None, metavar="DURATION",
+                   help="segmentation training time (default 3m; the schedule is fitted to it)")
+    p.add_argument("--epochs", type=int, default=None, help="at most this many epochs (classification: exactly)")
+    p.add_argument("--iters-per-epoch", type=int, default=None, help="at most this many iterations per epoch")
     return p
 
 
@@ -44,6 +46,8 @@ def _run(args: argparse.Namespace) -> int:
             budget.epochs = args.epochs
         if args.iters_per_epoch:
             budget.iters_per_epoch = args.iters_per_epoch
+        if args.time_budget:
+            budget.time_budget = args.time_budget
         pipeline.run_segmentation(workdir, budget)
     return 0
 

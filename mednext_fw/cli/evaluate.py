@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from mednext_fw.cli.common import run_command
+from mednext_fw.cli.hardware import add_threads_flag
 from mednext_fw.errors import UsageError
 from mednext_fw.io.atomic import sweep_temporaries
 
@@ -29,8 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance-mm", type=float, default=1.0, help="NSD tolerance in mm (default 1.0)")
     p.add_argument("-o", dest="output", type=Path, default=None, help="summary JSON (default PRED/summary.json)")
     p.add_argument("--csv", type=Path, default=None, help="per-case CSV (default PRED/summary.csv)")
-    p.add_argument("-np", "--num-processes", dest="num_processes", type=int, default=None,
-                   help="worker processes (default min(4, CPUs))")
+    p.add_argument("-np", "--num-workers", "--num-processes", dest="num_processes", type=int, default=None,
+                   help="worker processes (default: the usable cores, at most 4)")
+    add_threads_flag(p)
     p.add_argument("--no-surface", action="store_true", help="skip NSD/HD95/ASSD (overlap metrics only)")
     return p
 
@@ -83,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from mednext_fw.cli.hardware import check_counts, use_threads
     from mednext_fw.evaluation import evaluate_folders, format_table
 
+    check_counts(args)
+    use_threads("cpu", args.threads, workers=0)
     if args.dataset is not None:
         if args.ignore_label is not None:
             raise UsageError("-il/--ignore-label goes with -l; with -d the ignore label comes from dataset.json")

@@ -16,11 +16,11 @@ turns that off).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from mednext_fw.cli.common import add_tta_flag, run_command
+from mednext_fw.cli.hardware import add_device_flag, add_threads_flag, check_counts
 from mednext_fw.errors import UsageError
 
 
@@ -38,10 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-size", type=float, default=0.5, help="tile stride as a fraction of the patch (0.5)")
     add_tta_flag(p)
     p.add_argument("--save-probabilities", action="store_true", help="also write CASE.npz (key 'probabilities')")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    add_device_flag(p)
+    add_threads_flag(p)
     p.add_argument("--overwrite", action="store_true", help="re-predict cases whose output exists")
-    p.add_argument("-np", "--num-processes", dest="num_processes", type=int, default=min(2, os.cpu_count() or 1),
-                   help="worker processes (here: resampling and writing the outputs; 0: in the main process)")
+    p.add_argument("-np", "--num-workers", "--num-processes", dest="num_export_workers", type=int, default=None,
+                   help="worker processes (here: resampling and writing the outputs; 0: in the main process; "
+                        "default: 2, at most the usable cores)")
     p.add_argument("--no-postprocessing", action="store_true", help="ignore the model's postprocessing.json")
     p.add_argument("--determine-postprocessing", action="store_true",
                    help="decide keep-largest-component rules on the cross-validation results and exit")
@@ -54,7 +56,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from mednext_fw.cli.hardware import use_threads
+    from mednext_fw.devices import resolve_device_type, usable_cores
     from mednext_fw.inference.model_folder import ModelFolder, resolve_model_folder
+
+    check_counts(args, "num_export_workers")
+    if args.num_export_workers is None:
+        args.num_export_workers = min(2, usable_cores())
+    # export workers wait for the network most of the time, so the math gets every idle core
+    use_threads(resolve_device_type(args.device), args.threads, workers=0)
 
     if not args.determine_postprocessing and (args.input is None or args.output is None):
         raise UsageError("-i INPUT and -o OUTPUT are required (or --determine-postprocessing)")
@@ -77,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
 def _predict_segmentation(args: argparse.Namespace, folder) -> int:
     from mednext_fw.inference.inputs import check_inputs, collect_cases
     from mednext_fw.inference import Predictor
+    from mednext_fw.io.image_io import file_ending_of
 
     if args.input.resolve() == args.output.resolve():
         raise UsageError(f"-o {args.output} must differ from -i (outputs would overwrite or mix with inputs)")
@@ -86,9 +97,13 @@ def _predict_segmentation(args: argparse.Namespace, folder) -> int:
                                             tta=not args.disable_tta, step_size=args.step_size, progress=False)
     if args.no_postprocessing:
         predictor.postprocessing = None
+    todo = {c: f for c, f in cases.items()
+            if args.overwrite or not (args.output / f"{c}{file_ending_of(f[0])}").is_file()}
+    if todo:
+        print(f"mednext_predict: estimated {predictor.estimate_files(todo).describe()}", flush=True)
     outputs = predictor.predict_files(cases, args.output, overwrite=args.overwrite,
                                       save_probabilities=args.save_probabilities,
-                                      num_export_workers=args.num_processes)
+                                      num_export_workers=args.num_export_workers)
     print(f"{len(outputs)} prediction(s) in {args.output}")
     return 0
 

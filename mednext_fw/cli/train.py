@@ -4,10 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from mednext_fw.cli.common import add_tta_flag, run_command
 from mednext_fw.errors import UsageError
+from mednext_fw.cli.hardware import add_device_flag, add_threads_flag, check_counts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, help="initial learning rate (default: the trainer's; MedNeXtTrainer 1e-3, "
                                             "poly decay)")
     g.add_argument("--seed", type=int, default=None, help="seed for python, numpy, torch and the loaders")
+    g.add_argument("--time-budget", metavar="DURATION",
+                   help="wall time for the whole run, final validation included (e.g. 90s, 20m, 12h, 1h30m): a "
+                        "calibration picks epochs x iterations to fit, re-fitted every epoch as the speed drifts; "
+                        "--epochs/--iters-per-epoch/--val-iters become upper limits. With --continue the time "
+                        "earlier sessions used counts. Default: the plans' time_budget, else none")
     g = p.add_argument_group("initialisation and resume")
     g.add_argument("--continue", dest="continue_training", action="store_true",
                    help="resume from this fold's newest checkpoint (network, optimiser, schedule, logs, RNG)")
@@ -44,13 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "of the same dataset and fold (UpKern)")
     g.add_argument("--pretrained", metavar="CKPT", help="load every tensor of CKPT whose name and shape match")
     g = p.add_argument_group("hardware")
-    g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"], help="default: auto")
+    add_device_flag(g)
     g.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
                    help="autocast dtype (auto: fp16 + GradScaler on CUDA, fp32 elsewhere)")
     g.add_argument("-np", "--num-workers", dest="num_workers", type=int, default=None,
-                   help="augmentation processes (default $MEDNEXT_n_proc_DA, else from the CPU count; 0 = in-process)")
-    g.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy CPU)")
+                   help="augmentation worker processes (default $MEDNEXT_n_proc_DA, else from the usable cores; "
+                        "0 = in-process)")
+    add_threads_flag(g)
     g = p.add_argument_group("plan overrides (recorded in the model folder's plans.json)")
     g.add_argument("--patch-size", type=int, nargs="+", metavar="N", help="patch size, one value per axis")
     g.add_argument("--batch-size", type=int, help="global batch size (split across DDP processes)")
@@ -99,9 +106,32 @@ def _options(args: argparse.Namespace) -> dict:
             "pretrained": args.pretrained}
 
 
+def _workers(flag: int | None) -> int | None:
+    """--num-workers, else $MEDNEXT_n_proc_DA, else None (the CPU share decides)."""
+    from mednext_fw.trainers.data.loader import workers_from_env
+
+    return flag if flag is not None else workers_from_env()
+
+
+def _plans_budget(dataset: str, configuration: str) -> float | None:
+    """A ``time_budget`` set in plans.json (``configurations.<CONFIG>.extra.time_budget``), in seconds."""
+    from mednext_fw import paths
+    from mednext_fw.durations import parse_duration
+    from mednext_fw.planners.plans import Plans
+
+    plans_file = paths.preprocessed_root() / dataset / "plans.json"
+    if not plans_file.is_file():
+        return None
+    plans = Plans.load(plans_file)
+    value = plans.configurations.get(configuration).extra.get("time_budget") \
+        if configuration in plans.configurations else None
+    return parse_duration(value) if value else None
+
+
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
     args = build_parser().parse_args(argv)
-    return run_command("mednext_train", lambda: _run(args))
+    return run_command("mednext_train", lambda: _run(args, started))
 
 
 def _config_and_fold(args: argparse.Namespace) -> None:
@@ -114,21 +144,38 @@ def _config_and_fold(args: argparse.Namespace) -> None:
     args.configuration, args.fold = pos
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, started: float) -> int:
     _config_and_fold(args)
     if args.fold != "all" and not args.fold.isdigit():
         raise UsageError(f"FOLD must be a fold number (0-4) or 'all', got '{args.fold}'")
-    from mednext_fw.trainers.run import make_trainer
+    from mednext_fw.cli.hardware import use_threads
+    from mednext_fw.devices import resolve_device_type
+    from mednext_fw.durations import parse_duration
+    from mednext_fw.trainers.registry import TRAINERS
+    from mednext_fw.trainers.settings import TrainingSettings
 
     trainer = None
     try:
-        dataset = _resolve_dataset(args.dataset)
-        trainer = make_trainer(
-            dataset, args.configuration, args.fold, args.trainer, _options(args),
-            num_epochs=args.epochs, iters_per_epoch=args.iters_per_epoch, val_iters=args.val_iters, lr=args.lr,
-            device=args.device, precision=args.precision, seed=args.seed, num_workers=args.num_workers,
+        check_counts(args, "num_workers")
+        budget = parse_duration(args.time_budget) if args.time_budget else None
+        trainer_cls = TRAINERS.get(args.trainer)
+        # A trainer's recipe (class attribute ``settings_defaults``) fills the flags left out.
+        given = {k: v for k, v in (("num_epochs", args.epochs), ("iters_per_epoch", args.iters_per_epoch),
+                                   ("val_iters", args.val_iters), ("lr", args.lr)) if v is not None}
+        recipe = {**getattr(trainer_cls, "settings_defaults", {}), **given}
+        share = use_threads(resolve_device_type(args.device), args.threads, _workers(args.num_workers))
+        settings = TrainingSettings(
+            **recipe, device=args.device, precision=args.precision, seed=args.seed, num_workers=share.workers,
+            threads=share.threads, time_budget_s=budget,
             final_validation=not args.no_final_val, final_validation_tta=not args.disable_tta,
             continue_training=args.continue_training, progress_bar=not args.no_progress)
+        settings.validate()
+        dataset = _resolve_dataset(args.dataset)
+        if settings.time_budget_s is None:
+            settings.time_budget_s = _plans_budget(dataset, args.configuration)
+        trainer = trainer_cls.from_cli(dataset, args.configuration, args.fold, args.trainer, _options(args), settings)
+        trainer.pacer.count_from(started)  # start-up (imports, plans, data) is part of the budget
+        trainer.logger.log(f"CPU share: {share.describe()}")
         trainer.run()
     except KeyboardInterrupt:
         where = trainer.output_dir if trainer is not None else "the fold folder"

@@ -1,8 +1,7 @@
 """The demo: plan -> preprocess -> train -> predict held-back cases -> evaluate -> overlays.
 
-Every stage is called through the stage function its console script calls (never through the CLI,
-see design.md), so the demo runs the same code a user runs. Each stage is resumable, so re-running the
-demo after an interruption continues.
+Every stage is called through its console script's ``main`` so the demo exercises exactly what a
+user runs. Each stage is resumable, so re-running the demo after an interruption continues.
 """
 from __future__ import annotations
 
@@ -17,8 +16,6 @@ import numpy as np
 
 from mednext_fw.demo import DEMO_DATA
 from mednext_fw.demo.overlay import write_overlay
-from mednext_fw.io.cases import channel_file_name
-from mednext_fw.io.dataset_json import DatasetJson
 
 SEG_DATASET = "Dataset001_BrainMask"
 CLS_DATASET = "Dataset101_MRIPlanes"
@@ -28,13 +25,12 @@ HOLDOUT_PREFIX = "colin27"
 
 @dataclass
 class DemoBudget:
-    epochs: int = 30
-    iters_per_epoch: int = 25
-    spacing_mm: float = 4.0  # coarser than the planner's choice so the whole demo fits a 2-core CPU
-    patch_size: tuple[int, int, int] = (32, 32, 32)
-    batch_size: int = 2
-    n_channels: int = 8  # MedNeXt-S width reduced for the same reason
-    seed: int = 0  # repeat runs agree to ~0.001 in Dice (unseeded runs spread over 0.90-0.93)
+    # The planner sizes the network for this machine (a CPU plan without a GPU) and the trainer fits
+    # epochs x iterations into this wall time: no hand-edited plans.
+    time_budget: str = "3m"
+    epochs: int | None = None  # optional upper limits (tests use them to keep the run tiny)
+    iters_per_epoch: int | None = None
+    seed: int = 0  # with the same schedule, repeat runs agree to ~0.001 in Dice
 
 
 def setup_roots(workdir: Path) -> dict[str, Path]:
@@ -60,7 +56,7 @@ def stage_segmentation_data(raw: Path, holdout: Path) -> list[str]:
             case = label.name[: -len(".nii.gz")]
             if case.startswith(HOLDOUT_PREFIX):
                 continue
-            shutil.copy(src / "imagesTr" / channel_file_name(case, 0, ".nii.gz"), tmp / "imagesTr")
+            shutil.copy(src / "imagesTr" / f"{case}_0000.nii.gz", tmp / "imagesTr")
             shutil.copy(label, tmp / "labelsTr")
             n += 1
         ds = json.loads((src / "dataset.json").read_text())
@@ -72,7 +68,7 @@ def stage_segmentation_data(raw: Path, holdout: Path) -> list[str]:
     for label in sorted((src / "labelsTr").glob(f"{HOLDOUT_PREFIX}*.nii.gz")):
         case = label.name[: -len(".nii.gz")]
         held.append(case)
-        shutil.copy(src / "imagesTr" / channel_file_name(case, 0, ".nii.gz"), holdout / "images")
+        shutil.copy(src / "imagesTr" / f"{case}_0000.nii.gz", holdout / "images")
         shutil.copy(label, holdout / "labels")
     return held
 
@@ -82,7 +78,7 @@ def write_overlays(holdout: Path, cases: list[str], out_dir: Path) -> list[Path]
 
     written = []
     for case in cases:
-        image, props = read_image(holdout / "images" / channel_file_name(case, 0, ".nii.gz"))
+        image, props = read_image(holdout / "images" / f"{case}_0000.nii.gz")
         ref, _ = read_seg(holdout / "labels" / f"{case}.nii.gz")
         pred, _ = read_seg(holdout / "predictions" / f"{case}.nii.gz")
         path = out_dir / f"{case}.png"
@@ -92,62 +88,38 @@ def write_overlays(holdout: Path, cases: list[str], out_dir: Path) -> list[Path]
 
 
 def run_segmentation(workdir: Path, budget: DemoBudget) -> dict:
-    from mednext_fw.evaluation import evaluate_folders, format_table
-    from mednext_fw.preprocessing.run import PreprocessOptions, plan_and_preprocess
-    from mednext_fw.trainers.run import train_fold
+    from mednext_fw.cli import evaluate, plan_and_preprocess, predict, train
 
     t0 = time.time()
     roots = setup_roots(workdir)
     holdout = workdir / "holdout"
     cases = stage_segmentation_data(roots["raw"], holdout)
     print(f"[demo] 1/5 plan and preprocess {SEG_DATASET} (held back for testing: {', '.join(cases)})", flush=True)
-    pre = plan_and_preprocess(SEG_DATASET, PreprocessOptions(configurations=["3d_fullres"], num_processes=2,
-                                                             spacing_zyx=[budget.spacing_mm] * 3))
-    fit_plans_to_budget(pre.plans_file, budget)
-    print("[demo] 2/5 train MedNeXt-S (CPU budget)", flush=True)
-    train_fold(SEG_DATASET, "3d_fullres", "all", options={"variant": "S"}, continue_training=True,
-               final_validation=False, num_epochs=budget.epochs, iters_per_epoch=budget.iters_per_epoch,
-               val_iters=5, num_workers=1, seed=budget.seed)
+    _check(plan_and_preprocess.main(["-d", "1", "-c", "3d_fullres"]), "plan_and_preprocess")
+    print(f"[demo] 2/5 train MedNeXt (time budget {budget.time_budget})", flush=True)
+    limits = [] if budget.epochs is None else ["--epochs", str(budget.epochs)]
+    limits += [] if budget.iters_per_epoch is None else ["--iters-per-epoch", str(budget.iters_per_epoch)]
+    _check(train.main(["3d_fullres", "all", "-d", "1", "--continue", "--no-final-val", "--time-budget",
+                       budget.time_budget, "--seed", str(budget.seed), *limits]), "train")
     print("[demo] 3/5 predict the held-back cases", flush=True)
-    predict_folder(holdout / "images", holdout / "predictions", SEG_DATASET, "3d_fullres")
+    _check(predict.main(["-i", str(holdout / "images"), "-o", str(holdout / "predictions"),
+                         "-d", "1", "-c", "3d_fullres", "-f", "all"]), "predict")
     print("[demo] 4/5 evaluate", flush=True)
     summary_path = holdout / "predictions" / "summary.json"
-    dataset = DatasetJson.load(pre.dataset_file)
-    summary = evaluate_folders(holdout / "labels", holdout / "predictions", dataset.foreground_regions,
-                               dataset.file_ending, ignore_label=dataset.ignore_label, output_json=summary_path,
-                               output_csv=holdout / "predictions" / "summary.csv")
-    print(format_table(summary), flush=True)
+    _check(evaluate.main(["-ref", str(holdout / "labels"), "-pred", str(holdout / "predictions"), "-d", "1",
+                          "-o", str(summary_path)]), "evaluate")
     print("[demo] 5/5 overlays", flush=True)
     overlays = write_overlays(holdout, cases, workdir / "overlays")
+    summary = json.loads(summary_path.read_text())
     fg = summary["foreground_mean"]
     print(f"[demo] done in {time.time() - t0:.0f} s: foreground Dice {fg['Dice']:.4f}, NSD {fg['NSD']:.4f}; "
           f"overlays: {', '.join(str(p) for p in overlays)}")
     return summary
 
 
-def predict_folder(images: Path, output: Path, dataset: str, config: str) -> list[Path]:
-    """The trained model's prediction of every case in ``images`` (what ``mednext_predict -i -o`` does)."""
-    from mednext_fw.inference import Predictor
-    from mednext_fw.inference.inputs import check_inputs, collect_cases
-    from mednext_fw.inference.model_folder import ModelFolder, resolve_model_folder
-
-    folder = ModelFolder.open(resolve_model_folder(dataset, config))
-    cases = collect_cases(images, folder.dataset)
-    check_inputs(cases, folder.plans.configuration(config).dim)
-    predictor = Predictor.from_model_folder(folder, None, progress=False)
-    return predictor.predict_files(cases, output)
-
-
-def fit_plans_to_budget(plans_path: Path, budget: DemoBudget) -> None:
-    """Shrink patch, batch and width in plans.json: the same hand edit the README shows users."""
-    from mednext_fw.planners.plans import Plans
-
-    plans = Plans.load(plans_path)
-    config = plans.configuration("3d_fullres")
-    config.patch_size = list(budget.patch_size)
-    config.batch_size = budget.batch_size
-    config.network.kwargs["n_channels"] = budget.n_channels
-    plans.save(plans_path)
+def _check(rc: int | None, stage: str) -> None:
+    if rc not in (0, None):
+        raise SystemExit(f"[demo] stage '{stage}' failed with exit code {rc}")
 
 
 @dataclass
@@ -178,26 +150,25 @@ def held_out_images(preprocessed: Path, raw: Path, fold: int, out: Path) -> list
 
 
 def run_classification(workdir: Path, budget: ClassificationBudget) -> dict:
-    from mednext_fw.inference.classification import predict_to_csv
-    from mednext_fw.inference.model_folder import resolve_model_folder
-    from mednext_fw.preprocessing.classification import plan_and_preprocess_classification
-    from mednext_fw.trainers.run import train_fold
+    from mednext_fw.cli import plan_and_preprocess, predict, train
 
     t0 = time.time()
     roots = setup_roots(workdir)
     stage_classification_data(roots["raw"])
     print(f"[demo] 1/3 plan and preprocess {CLS_DATASET}", flush=True)
-    plan_and_preprocess_classification(CLS_DATASET, input_size=budget.input_size, num_workers=1)
+    _check(plan_and_preprocess.main(["-d", "101", "--input-size", str(budget.input_size), "-np", "1"]),
+           "plan_and_preprocess")
     images = workdir / "holdout_planes"
     cases = held_out_images(roots["preprocessed"], roots["raw"], 0, images)
     results = {}
     for trainer, epochs in budget.trainers:
         print(f"[demo] 2/3 train {trainer} on fold 0 (held out: {', '.join(cases)})", flush=True)
-        train_fold(CLS_DATASET, "2d_cls", 0, trainer, options={"batch_size": budget.batch_size},
-                   num_epochs=budget.epochs or epochs, seed=0, continue_training=True)
+        _check(train.main(["2d_cls", "0", "-d", "101", "-tr", trainer, "--epochs", str(budget.epochs or epochs),
+                           "--batch-size", str(budget.batch_size), "--seed", "0", "--continue"]), "train")
         print(f"[demo] 3/3 predict the held-out images with {trainer}", flush=True)
         out = workdir / "predictions" / trainer
-        predict_to_csv(resolve_model_folder(CLS_DATASET, "2d_cls", trainer), [images], out, [0])
+        _check(predict.main(["-i", str(images), "-o", str(out), "-d", "101", "-tr", trainer, "-c", "2d_cls",
+                             "-f", "0", "--overwrite"]), "predict")
         summary_path = roots["results"] / CLS_DATASET / f"{trainer}__2d_cls" / "fold_0" / "validation" / "summary.json"
         summary = json.loads(summary_path.read_text())
         results[trainer] = summary

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
-import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -35,7 +34,9 @@ class EvaluationError(UserError, ValueError):
 
 
 def default_num_processes() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    from mednext_fw.devices import usable_cores
+
+    return max(1, min(4, usable_cores()))
 
 
 def _listing(names: Sequence[str], limit: int = 5) -> str:

@@ -2,11 +2,11 @@
 from mednext_fw.inference.model_folder import ModelFolder, ModelFolderError, resolve_model_folder
 from mednext_fw.inference.postprocessing import (PostprocessingRules, apply_postprocessing,
                                                  determine_postprocessing)
-from mednext_fw.inference.predictor import Predictor, select_device
+from mednext_fw.inference.predictor import Predictor
 from mednext_fw.inference.sliding_window import SlidingWindowSettings, sliding_window_predict
 
 __all__ = [
-    "Predictor", "select_device", "ModelFolder", "ModelFolderError", "resolve_model_folder",
+    "Predictor", "ModelFolder", "ModelFolderError", "resolve_model_folder",
     "PostprocessingRules", "apply_postprocessing", "determine_postprocessing",
     "SlidingWindowSettings", "sliding_window_predict",
 ]

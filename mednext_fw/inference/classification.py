@@ -41,7 +41,7 @@ class ClassificationPredictor:
                           device: str = "auto") -> "ClassificationPredictor":
         """``folder``: a :class:`mednext_fw.inference.model_folder.ModelFolder` or its path."""
         from mednext_fw.inference.model_folder import ModelFolder, load_networks
-        from mednext_fw.inference.predictor import select_device
+        from mednext_fw.devices import select_device
 
         if not isinstance(folder, ModelFolder):
             folder = ModelFolder.open(folder)

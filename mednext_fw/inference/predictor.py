@@ -15,7 +15,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from mednext_fw.errors import UsageError
+from mednext_fw.devices import select_device
+from mednext_fw.inference.estimate import PredictionEstimate, estimate_prediction, preprocessed_shape
 from mednext_fw.inference.export import ExportSpec, export_case, to_native
 from mednext_fw.inference.export_pool import ExportPool
 from mednext_fw.inference.model_folder import ModelFolder, load_networks
@@ -28,22 +29,6 @@ from mednext_fw.io.labels import num_outputs
 from mednext_fw.planners.plans import Configuration, Plans
 
 log = logging.getLogger(__name__)
-
-
-def select_device(name: str | torch.device = "auto") -> torch.device:
-    if isinstance(name, torch.device):
-        return name
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("device 'cuda' requested but CUDA is not available")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UsageError("device 'mps' requested but MPS is not available")
-    return torch.device(name)
 
 
 def probabilities_inplace(logits: torch.Tensor, regions: bool, slab: int = 8) -> torch.Tensor:
@@ -106,6 +91,48 @@ class Predictor:
         pp = PostprocessingRules.load(pp_file) if pp_file.is_file() else None
         kwargs.setdefault("postprocessing", pp)
         return cls(nets, mf.plans, mf.config_name, mf.dataset, device, tta, step_size, **kwargs)
+
+    # ---------- time estimates ----------
+    def measure_tile_seconds(self, repeats: int = 2) -> float:
+        """Seconds of one network pass over one tile on this device (the fastest of ``repeats`` after a warm-up)."""
+        import time
+
+        from mednext_fw.inference.sliding_window import _autocast
+
+        net = self.networks[0]
+        x = torch.randn(1, self.dataset.num_channels, *self.settings.patch_size, device=self.device)
+        best = float("inf")
+        with torch.inference_mode(), _inference_state(net), _autocast(self.settings, self.device):
+            for i in range(repeats + 1):
+                start = time.perf_counter()
+                net(x)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                if i:  # the first pass pays for allocations and kernel selection
+                    best = min(best, time.perf_counter() - start)
+        return best
+
+    def estimate(self, shapes: Sequence[Sequence[int]], native_voxels: Sequence[float],
+                 tile_seconds: float | None = None) -> PredictionEstimate:
+        """Predicted time for images of preprocessed ``shapes`` (tiles x TTA x folds x measured tile time)."""
+        tile = self.measure_tile_seconds() if tile_seconds is None else tile_seconds
+        return estimate_prediction(shapes, native_voxels, self.settings.patch_size, self.settings.step_size,
+                                   len(self.settings.mirror_axes), len(self.networks), tile, self.num_outputs)
+
+    def estimate_files(self, cases: Mapping[str, Sequence[str | Path]]) -> PredictionEstimate:
+        """The estimate for raw input files, from their headers alone."""
+        from mednext_fw.io.image_io import read_header
+
+        shapes, voxels = [], []
+        for files in cases.values():
+            header = read_header(files[0])
+            spacing = header.spacing or (1.0,) * header.dimension
+            size, sp = list(header.size), list(spacing)
+            while len(size) < 3:  # natural 2D images: one slice
+                size, sp = size + [1], sp + [1.0]
+            shapes.append(preprocessed_shape(size, sp, self.plans.transpose_forward, self.config.spacing))
+            voxels.append(float(np.prod(size)))
+        return self.estimate(shapes, voxels)
 
     # ---------- preprocessed space ----------
     def predict_probabilities(self, data: np.ndarray | torch.Tensor) -> np.ndarray:

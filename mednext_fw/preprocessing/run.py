@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from mednext_fw import paths
+from mednext_fw.durations import parse_duration
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.integrity import verify_dataset
+from mednext_fw.io.labels import num_outputs
+from mednext_fw.planners.device_budget import detect_budget, fit_plans_to_cpu
 from mednext_fw.planners.fingerprint import Fingerprint, extract_fingerprint
 from mednext_fw.planners.planner import PlannerOptions, plan_experiment
 from mednext_fw.planners.plans import Plans
@@ -34,10 +37,13 @@ class PreprocessOptions:
     gpu_memory_gb: float | None = None
     variant: str | None = None
     kernel_size: int | None = None
+    device: str = "auto"  # the device the plan is made for (a CPU plan without a GPU)
+    time_budget: str | None = None  # e.g. "20m": recorded in the plans; on a CPU it sets the step-time target
 
     @property
     def replans(self) -> bool:
-        return bool(self.spacing_zyx or self.variant or self.kernel_size or self.gpu_memory_gb is not None)
+        return bool(self.spacing_zyx or self.variant or self.kernel_size or self.gpu_memory_gb is not None
+                    or self.time_budget or self.device != "auto")
 
 
 def _plans(raw_dir, out: PreprocessedFolder, dataset: DatasetJson, opts: PreprocessOptions,
@@ -50,9 +56,16 @@ def _plans(raw_dir, out: PreprocessedFolder, dataset: DatasetJson, opts: Preproc
     if out.plans_file.is_file() and not opts.replans:
         log(f"using the existing {out.plans_file} (edit it, or pass --clean / planning flags to re-plan)")
         return Plans.load(out.plans_file)
-    planner_opts = PlannerOptions(gpu_memory_gb=opts.gpu_memory_gb or 8.0, variant=opts.variant,
-                                  kernel_size=opts.kernel_size, spacing=opts.spacing_zyx)
+    budget_s = parse_duration(opts.time_budget) if opts.time_budget else None
+    device = detect_budget(opts.device, opts.gpu_memory_gb, budget_s)
+    planner_opts = PlannerOptions(gpu_memory_gb=device.memory_gb, variant=opts.variant, kernel_size=opts.kernel_size,
+                                  spacing=opts.spacing_zyx, notes=list(device.notes))
     plans = plan_experiment(out.name, fp, dataset, planner_opts)
+    if device.device == "cpu":
+        fit_plans_to_cpu(plans, fp, device, dataset.num_channels, num_outputs(dataset), opts.variant)
+    if budget_s:
+        for config in plans.configurations.values():
+            config.extra["time_budget"] = opts.time_budget
     if out.plans_file.is_file():  # keep configurations a user added by hand
         for k, v in Plans.load(out.plans_file).configurations.items():
             plans.configurations.setdefault(k, v)

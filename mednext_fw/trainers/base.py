@@ -26,6 +26,7 @@ from mednext_fw.trainers.distributed import DistContext, init_distributed
 from mednext_fw.trainers.guards import NonFiniteLossGuard, SignalCatcher
 from mednext_fw.trainers.logger import TrainingLogger
 from mednext_fw.trainers.optim import OptimizerConfig, build_adamw
+from mednext_fw.trainers.pacing import Pacer
 from mednext_fw.trainers.precision import Precision
 from mednext_fw.trainers.schedules.poly import PolyLRSchedule
 from mednext_fw.trainers.settings import TrainingSettings
@@ -58,6 +59,12 @@ class BaseTrainer(abc.ABC):
         self.epochs_run = 0  # epochs trained by this process (0 when --continue finds a finished run)
         self._signals: SignalCatcher | None = None
         self._is_set_up = False
+        self._last_plot = (0.0, 0.0)  # (end time, duration) of the last progress plot
+        if settings.threads is not None:
+            from mednext_fw.devices import configure_threads
+
+            configure_threads(settings.threads)
+        self.pacer = Pacer(self, settings.time_budget_s)  # tests swap in one with a fake clock
 
     # ------------------------------------------------------------------ parts to supply
     @classmethod
@@ -116,6 +123,26 @@ class BaseTrainer(abc.ABC):
     def final_validation(self) -> None:
         """Hook run after training (full-case prediction + evaluation for segmentation)."""
 
+    def estimate_final_validation_s(self) -> float:
+        """Predicted seconds of :meth:`final_validation` (measured on the device; asked by the calibration)."""
+        return 0.0
+
+    @torch.no_grad()
+    def time_validation_batch(self) -> float:
+        """Seconds of one validation batch, data loading included (a first, untimed one warms up)."""
+        self.model.eval()
+        took = 0.0
+        for _ in range(2):
+            start = time.perf_counter()
+            inputs, target = self.split_batch(next(self.val_iter))
+            with self.precision.autocast():
+                output = self.model(inputs)
+                self.compute_loss(output, target)
+            self.validation_counts(output, target).sum().item()  # waits for the device
+            took = time.perf_counter() - start
+        self.model.train()
+        return took
+
     def close_data(self) -> None:
         """Hook to stop loader worker processes."""
 
@@ -159,6 +186,7 @@ class BaseTrainer(abc.ABC):
             "best_ema_metric": self.best_ema,
             "logger": self.logger.state_dict(),
             "rng": ckpt_io.rng_state(),
+            "pacing": self.pacer.state_dict(),
             "trainer_name": self.trainer_name,
             "settings": asdict(self.settings),
             **self.checkpoint_extras(),
@@ -175,6 +203,7 @@ class BaseTrainer(abc.ABC):
         self.logger.load_state_dict(state["logger"])
         if "rng" in state:
             ckpt_io.set_rng_state(state["rng"])
+        self.pacer.load_state_dict(state.get("pacing"))
 
     def save_checkpoint(self, name: str) -> None:
         state = self.state_dict()  # every rank builds it: cheap, and keeps ranks in lock-step
@@ -225,9 +254,13 @@ class BaseTrainer(abc.ABC):
             self._signals = None
             self.close_data()
         self.logger.log(f"Training finished after {self.epoch} epochs")
+        took = None
         try:
             if self.settings.final_validation:
+                start = time.monotonic()
                 self.final_validation()
+                took = time.monotonic() - start
+            self.pacer.finished(took)
         finally:
             self.logger.close()
 
@@ -235,6 +268,7 @@ class BaseTrainer(abc.ABC):
         s, e = self.settings, self.epoch
         lr = self.schedule.step(e)
         start = time.time()
+        self.pacer.epoch_started()
         self.logger.log(f"Epoch {e + 1}/{s.num_epochs}  lr {lr:.6g}")
         train_loss, steps = self._train_epoch(e)
         val_loss, counts = self._validate_epoch(e)
@@ -245,21 +279,32 @@ class BaseTrainer(abc.ABC):
         self.epoch += 1
         self.epochs_run += 1
         elapsed = time.time() - start
-        self.logger.record(train_loss=train_loss, val_loss=val_loss, metric=metric,
-                           ema_metric=self.ema if self.ema is not None else float("nan"), lr=lr, epoch_time=elapsed)
         per_class_txt = ", ".join(f"{v:.4f}" for v in per_class)
         self.logger.log(f"Epoch {e + 1}: train loss {train_loss:.4f}  val loss {val_loss:.4f}  "
                         f"{self.metric_name} [{per_class_txt}]  EMA {self.ema if self.ema is not None else float('nan'):.4f}  "
                         f"time {elapsed:.1f}s  optimizer steps per rank {self.steps_per_rank}")
+        self.pacer.epoch_done()  # may re-fit the number of epochs to the time budget
+        self.logger.record(train_loss=train_loss, val_loss=val_loss, metric=metric,
+                           ema_metric=self.ema if self.ema is not None else float("nan"), lr=lr, epoch_time=elapsed,
+                           wall_time=self.pacer.used_s(), predicted_end=self.pacer.predicted_total_s())
         if self.ema is not None and (self.best_ema is None or self.ema > self.best_ema):
             self.best_ema = self.ema
             self.save_checkpoint("checkpoint_best.pth")
             self.logger.log(f"New best EMA {self.metric_name}: {self.ema:.4f} -> checkpoint_best.pth")
         if self.epoch % s.latest_every == 0 or self.epoch == s.num_epochs:
             self.save_checkpoint("checkpoint_latest.pth")
-        self.logger.plot(self.output_dir / "progress.png")
+        self._plot(final=self.epoch >= s.num_epochs)
         for callback in self.callbacks:
             callback(self)
+
+    def _plot(self, final: bool = False) -> None:
+        """progress.png, at most ~10% of the time: under load one plot took seconds, an epoch of a small
+        CPU plan tens of seconds. The last epoch is always drawn."""
+        now = time.monotonic()
+        if not final and now - self._last_plot[0] < 10 * self._last_plot[1]:
+            return
+        self.logger.plot(self.output_dir / "progress.png")
+        self._last_plot = (time.monotonic(), time.monotonic() - now)
 
     def _poll_signals(self) -> None:
         if self._signals is not None:
@@ -267,10 +312,10 @@ class BaseTrainer(abc.ABC):
 
     def _train_epoch(self, epoch: int) -> tuple[float, int]:
         self.model.train()
-        total, count, steps = 0.0, 0, 0
-        bar = tqdm(range(self.settings.iters_per_epoch), desc=f"epoch {epoch + 1} train", leave=False,
+        total, count, steps, it = 0.0, 0, 0, 0
+        bar = tqdm(total=self.settings.iters_per_epoch, desc=f"epoch {epoch + 1} train", leave=False,
                    disable=not (self.dist.is_main and self.settings.progress_bar))
-        for it in bar:
+        while it < self.settings.iters_per_epoch:  # the calibration may change the count mid-epoch
             self._poll_signals()
             value, stepped = self.train_step(next(self.train_iter), f"(epoch {epoch + 1}, iteration {it + 1})")
             if stepped:
@@ -278,6 +323,11 @@ class BaseTrainer(abc.ABC):
                 total += value
                 count += 1
                 bar.set_postfix(loss=f"{value:.4f}")
+            self.pacer.step_done(it)
+            it += 1
+            bar.total = self.settings.iters_per_epoch
+            bar.update()
+        bar.close()
         sums = self.dist.all_reduce_sum(torch.tensor([total, float(count)], dtype=torch.float64,
                                                      device=self._comm_device()))
         return (float(sums[0] / sums[1]) if sums[1] > 0 else float("nan")), steps

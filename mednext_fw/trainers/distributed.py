@@ -1,4 +1,4 @@
-"""torchrun / DDP plumbing and device selection, shared by every trainer.
+"""torchrun / DDP plumbing shared by every trainer (the device itself is chosen by ``mednext_fw.devices``).
 
 A process started by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) joins the process group:
 NCCL when it trains on CUDA, gloo otherwise. Without those variables everything here is a no-op.
@@ -11,35 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from mednext_fw.errors import UsageError, UserError
-
-
-class DeviceError(UserError, ValueError):
-    pass
-
-
-def select_device(preference: str = "auto", local_rank: int = 0) -> torch.device:
-    preference = preference.lower()
-    if preference == "auto":
-        if torch.cuda.is_available():
-            preference = "cuda"
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            preference = "mps"
-        else:
-            preference = "cpu"
-    if preference == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceError("--device cuda was requested but no CUDA GPU is visible to torch")
-        index = local_rank % torch.cuda.device_count()
-        torch.cuda.set_device(index)
-        return torch.device("cuda", index)
-    if preference == "mps":
-        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
-            raise DeviceError("--device mps was requested but MPS is not available")
-        return torch.device("mps")
-    if preference == "cpu":
-        return torch.device("cpu")
-    raise DeviceError(f"unknown device '{preference}' (choose auto, cpu, cuda or mps)")
+from mednext_fw.devices import select_device
+from mednext_fw.errors import UsageError
 
 
 @dataclass

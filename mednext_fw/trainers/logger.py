@@ -15,7 +15,9 @@ from typing import Any
 from mednext_fw.io.atomic import atomic_path
 from mednext_fw.logs import ConsoleHandler
 
-SERIES = ("train_loss", "val_loss", "metric", "ema_metric", "lr", "epoch_time")
+# wall_time: seconds of training so far (resumed sessions included); predicted_end: the predicted total
+# at that epoch (time budget or fixed schedule), so the plot shows how the prediction converged.
+SERIES = ("train_loss", "val_loss", "metric", "ema_metric", "lr", "epoch_time", "wall_time", "predicted_end")
 _COUNTER = itertools.count()
 
 
@@ -23,8 +25,6 @@ class _StampEveryLine(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S")
         return "\n".join(f"{stamp}: {line}" for line in (record.getMessage().splitlines() or [""]))
-
-
 
 
 class TrainingLogger:
@@ -41,6 +41,7 @@ class TrainingLogger:
         self.metric_name = metric_name
         self.history: dict[str, list[float]] = {k: [] for k in SERIES}
         self._logger: logging.Logger | None = None
+        self.budget_s: float | None = None  # drawn in the wall-time panel
 
     def _get_logger(self) -> logging.Logger:
         if self._logger is None:
@@ -89,7 +90,10 @@ class TrainingLogger:
         return {"history": {k: list(v) for k, v in self.history.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.history = {k: list(state["history"].get(k, [])) for k in SERIES}
+        old = state["history"]
+        n = len(old.get("train_loss", []))
+        # checkpoints from before a series existed: pad it so every series has one value per epoch
+        self.history = {k: list(old.get(k, [float("nan")] * n)) for k in SERIES}
 
     def plot(self, path: Path) -> None:
         if not self.enabled or self.num_epochs_logged == 0:
@@ -101,7 +105,7 @@ class TrainingLogger:
 
         h = self.history
         epochs = list(range(1, self.num_epochs_logged + 1))
-        fig, axes = plt.subplots(3, 1, figsize=(10, 12))
+        fig, axes = plt.subplots(4, 1, figsize=(10, 16))
         ax = axes[0]
         ax.plot(epochs, h["train_loss"], "b-", marker=".", label="train loss")
         ax.plot(epochs, h["val_loss"], "r-", marker=".", label="val loss")
@@ -120,6 +124,14 @@ class TrainingLogger:
         axes[2].plot(epochs, h["lr"], "b-", marker=".")
         axes[2].set_xlabel("epoch")
         axes[2].set_ylabel("learning rate")
+        minutes = lambda v: [x / 60 for x in v]  # noqa: E731
+        axes[3].plot(epochs, minutes(h["wall_time"]), "b-", marker=".", label="actual (end of epoch)")
+        axes[3].plot(epochs, minutes(h["predicted_end"]), "r--", marker=".", label="predicted end of run")
+        if self.budget_s:
+            axes[3].axhline(self.budget_s / 60, color="k", linestyle=":", label="time budget")
+        axes[3].set_xlabel("epoch")
+        axes[3].set_ylabel("wall time [min]")
+        axes[3].legend(loc="best")
         fig.tight_layout()
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png")

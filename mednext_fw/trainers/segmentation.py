@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from mednext_fw.durations import format_duration
 from mednext_fw.io.labels import num_outputs
 from mednext_fw.network_architectures.registry import build_network
 from mednext_fw.trainers import checkpoint as ckpt_io
@@ -117,7 +118,7 @@ class MedNeXtTrainer(BaseTrainer):
         val_cases = self.exp.val_cases or self.exp.train_cases
         val = PatchLoader(PreprocessedDataset(self.exp.cases, val_cases), batch, cfg.patch_size, oversample,
                           ignore, seed + 1)
-        workers = s.num_workers if s.num_workers is not None else default_num_workers(self.device.type)
+        workers = self._workers()
         pin = self.device.type == "cuda"
         self._augmenters = [
             make_augmenter(train, training_transforms(cfg.patch_size, cfg.mirror_axes, scales, mask_channels),
@@ -126,6 +127,10 @@ class MedNeXtTrainer(BaseTrainer):
                            seed + 1, pin),
         ]
         return self._augmenters[0], self._augmenters[1]
+
+    def _workers(self) -> int:
+        s = self.settings
+        return s.num_workers if s.num_workers is not None else default_num_workers(self.device.type)
 
     def close_data(self) -> None:
         for aug in self._augmenters:
@@ -171,14 +176,36 @@ class MedNeXtTrainer(BaseTrainer):
             f"{cfg.network.kwargs or ''}\n"
             f"  patch {cfg.patch_size}, batch {cfg.batch_size} over {self.dist.world_size} process(es), "
             f"spacing {cfg.spacing}\n"
-            f"  device {self.device}, precision {self.precision.mode}, epochs {self.settings.num_epochs} x "
+            f"  device {self.device}, precision {self.precision.mode}, {torch.get_num_threads()} thread(s), "
+            f"{self._workers()} augmentation worker(s), epochs {self.settings.num_epochs} x "
             f"{self.settings.iters_per_epoch} iterations (+{self.settings.val_iters} validation)"
+            + (f", fitted to the time budget of {format_duration(self.settings.time_budget_s)} after calibration "
+               "(the numbers are upper limits)" if self.settings.time_budget_s else "")
         )
         super().run()
 
+    def _validation_predictor(self):
+        from mednext_fw.inference import Predictor
+
+        exp = self.exp
+        return Predictor(ckpt_io.unwrap(self.network), exp.plans, exp.config, exp.dataset, device=self.device,
+                         tta=self.settings.final_validation_tta)
+
+    def _final_validation_estimate(self, predictor, cases: Sequence[str]):
+        props = [self.exp.cases.read_properties(c) for c in cases]
+        shapes = [p.shape_after_resampling for p in props]
+        native = [float(np.prod(p.shape_before_cropping)) for p in props]
+        was_training = self.network.training
+        estimate = predictor.estimate(shapes, native)
+        self.network.train(was_training)
+        return estimate
+
+    def estimate_final_validation_s(self) -> float:
+        mine = shard(self.exp.val_cases, self.dist.rank, self.dist.world_size)
+        return self._final_validation_estimate(self._validation_predictor(), mine).seconds if mine else 0.0
+
     def final_validation(self) -> None:
         from mednext_fw.evaluation import evaluate_folders, format_table
-        from mednext_fw.inference import Predictor
 
         exp = self.exp
         out_dir = self.output_dir / "validation"
@@ -188,9 +215,12 @@ class MedNeXtTrainer(BaseTrainer):
             for case in exp.val_cases:
                 (out_dir / f"{case}{ending}").unlink(missing_ok=True)
         self.dist.barrier()
-        predictor = Predictor(ckpt_io.unwrap(self.network), exp.plans, exp.config, exp.dataset, device=self.device,
-                              tta=self.settings.final_validation_tta)
+        predictor = self._validation_predictor()
         mine = shard(exp.val_cases, self.dist.rank, self.dist.world_size)
+        todo = [c for c in mine if not (out_dir / f"{c}{ending}").is_file()]
+        if todo:
+            estimate = self._final_validation_estimate(predictor, todo)
+            self.logger.log(f"Final validation, estimated: {estimate.describe()}")
         for case in tqdm(mine, desc="final validation", disable=not (self.dist.is_main and self.settings.progress_bar)):
             target = out_dir / f"{case}{ending}"
             if target.is_file():  # a re-run validation resumes

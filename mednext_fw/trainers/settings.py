@@ -20,6 +20,8 @@ class TrainingSettings:
     precision: str = "auto"  # auto | fp32 | fp16 | bf16 (see trainers.precision)
     seed: int | None = None
     num_workers: int | None = None  # augmentation processes; None = MEDNEXT_n_proc_DA or a CPU-based default
+    threads: int | None = None  # torch threads in the training process; None = leave as set
+    time_budget_s: float | None = None  # fit epochs x iterations (as upper limits) into this wall time
     max_nonfinite: int = 10  # consecutive NaN/Inf losses before giving up
     latest_every: int = 1  # write checkpoint_latest.pth every N epochs
     final_validation: bool = True
@@ -32,6 +34,10 @@ class TrainingSettings:
         for name in ("num_epochs", "iters_per_epoch", "latest_every", "max_nonfinite"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be >= 1 (got {getattr(self, name)})")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise UsageError(f"time_budget_s must be > 0 (got {self.time_budget_s})")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError(f"threads must be >= 1 (got {self.threads})")
         if self.val_iters < 0:
             raise UsageError(f"val_iters must be >= 0 (got {self.val_iters})")
         if not 0 <= self.ema_decay < 1:

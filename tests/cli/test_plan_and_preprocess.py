@@ -9,8 +9,9 @@ from tests.helpers_data import make_png_dataset
 
 
 def test_dataset001_end_to_end(brain_raw, roots):
-    """The issue's must-show: ``mednext_plan_and_preprocess -d 1`` on all 5 real cases."""
-    assert main(["-d", "1", "-c", "3d_fullres", "-np", "2"]) == 0
+    """The issue's must-show: ``mednext_plan_and_preprocess -d 1`` on all 5 real cases (planned for an
+    8 GB GPU, whatever this machine has)."""
+    assert main(["-d", "1", "-c", "3d_fullres", "-np", "2", "--gpu-memory-gb", "8"]) == 0
     out = roots["preprocessed"] / "Dataset001_BrainMask"
     for name in ("dataset.json", "fingerprint.json", "plans.json", "splits_final.json"):
         assert (out / name).is_file()
@@ -50,10 +51,23 @@ def test_plan_only_with_overrides(brain_raw, roots):
     assert not (out / "mednextPlans_3d_fullres").exists()
 
 
+def test_cpu_plan_with_a_time_budget(brain_raw, roots, capsys):
+    assert main(["-d", "1", "--no-pp", "--device", "cpu", "--time-budget", "2h"]) == 0
+    plans = Plans.load(roots["preprocessed"] / "Dataset001_BrainMask" / "plans.json")
+    cfg = plans.configurations["3d_fullres"]
+    assert cfg.extra == {"planned_for": "cpu", "time_budget": "2h"} and "3d_lowres" not in plans.configurations
+    assert cfg.batch_size == 2 and cfg.network.variant == "S"
+    out = capsys.readouterr().out
+    assert "no GPU: planned for the CPU" in out and "time budget 7200 s / 1000 steps" in out
+    # two hours allow a finer or wider plan than the default 0.5 s step of the 2-core CPU plan
+    assert cfg.spacing[0] < 4.0 or cfg.network.kwargs.get("n_channels", 32) > 8
+
+
 @pytest.mark.parametrize("argv, message", [
     (["-d", "42"], "No dataset matches '42'"),
     (["-d", "1", "--spacing", "1", "0", "1"], "--spacing must be positive"),
     (["-d", "1", "-np", "0"], "-np must be >= 1"),
+    (["-d", "1", "--time-budget", "soon"], "cannot read the duration 'soon'"),
 ])
 def test_user_errors(brain_raw, roots, capsys, argv, message):
     assert main(argv) == 1

@@ -40,6 +40,7 @@ def inputs(tmp_path, shared_data):
 def test_input_and_output_suffice_and_rerun_resumes(model, inputs, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["-i", str(inputs), "-o", str(out), "--disable-tta", "-np", "1", "--save-probabilities"]) == 0
+    assert "mednext_predict: estimated 2 case(s):" in capsys.readouterr().out  # said before predicting
     for case, src in (("mni152_3mm", "mni152_3mm_0000"), ("colin27_2mm", "colin27_2mm")):
         a, b = sitk.ReadImage(str(out / f"{case}.nii.gz")), sitk.ReadImage(str(inputs / f"{src}.nii.gz"))
         assert a.GetSize() == b.GetSize() and a.GetSpacing() == b.GetSpacing()
@@ -48,6 +49,7 @@ def test_input_and_output_suffice_and_rerun_resumes(model, inputs, tmp_path, cap
     stamp = (out / "mni152_3mm.nii.gz").stat().st_mtime_ns
     assert main(["-i", str(inputs), "-o", str(out), "--disable-tta", "-np", "0"]) == 0
     assert (out / "mni152_3mm.nii.gz").stat().st_mtime_ns == stamp
+    assert "estimated" not in capsys.readouterr().out  # nothing left to predict
     assert main(["-i", str(inputs), "-o", str(out), "--disable-tta", "-np", "0", "--overwrite",
                  "-d", "BrainMask", "-c", "3d_fullres", "-tr", "MedNeXtTrainer", "-f", "0", "-chk", "final"]) == 0
     assert (out / "mni152_3mm.nii.gz").stat().st_mtime_ns != stamp
@@ -114,7 +116,7 @@ def test_input_refusals_name_the_file_and_write_nothing(roots, shared_data, mode
     _fails(["-i", str(inputs)] + base + ["-c", "2d"], capsys, "no trained model", "config=2d")
     _fails(["-i", str(inputs)] + base + ["-d", "999"], capsys, "No dataset matches '999'")
     if not torch.cuda.is_available():
-        _fails(["-i", str(inputs)] + base + ["--device", "cuda"], capsys, "CUDA is not available")
+        _fails(["-i", str(inputs)] + base + ["--device", "cuda"], capsys, "no CUDA GPU is visible")
     with pytest.raises(SystemExit):
         main(["-i", str(inputs)] + base + ["-chk", "nope"])
     assert not out.exists() or not any(out.iterdir())

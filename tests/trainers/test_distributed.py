@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mednext_fw.trainers.distributed import DeviceError, init_distributed, select_device, shard, split_batch_size
+from mednext_fw.trainers.distributed import init_distributed, shard, split_batch_size
 
 
 def test_shard_covers_every_item_once():
@@ -17,16 +17,10 @@ def test_batch_split():
         split_batch_size(1, 0, 2)
 
 
-def test_device_selection(monkeypatch):
-    assert select_device("cpu") == torch.device("cpu")
-    with pytest.raises(DeviceError):
-        select_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(DeviceError, match="no CUDA"):
-            select_device("cuda")
+def test_single_process_context(monkeypatch):
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     ctx, dev = init_distributed("cpu")
-    assert not ctx.enabled and ctx.is_main and ctx.all_gather_int(3) == [3]
+    assert dev == torch.device("cpu") and not ctx.enabled and ctx.is_main and ctx.all_gather_int(3) == [3]
 
 
 def test_rank_oversample_keeps_the_global_ratio():

@@ -34,6 +34,7 @@ def test_registered_and_outputs_complete(synth_env):
     assert (fold / "progress.png").read_bytes()[:4] == b"\x89PNG"
     log = (fold / "training_log.txt").read_text()
     assert log.count("train loss") == 2 and "Final validation" in log
+    assert "Final validation, estimated: 1 case(s)" in log and "Estimated wall time of 2 epochs x 2" in log
     summary = json.loads((fold / "validation" / "summary.json").read_text())
     cases = {c["case"] for c in summary["metric_per_case"]}
     assert cases == set(trainer.exp.val_cases) and len(cases) == 1

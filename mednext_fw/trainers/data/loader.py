@@ -15,16 +15,23 @@ from batchgenerators.dataloading.single_threaded_augmenter import SingleThreaded
 from mednext_fw.errors import UsageError
 
 
-def default_num_workers(device_type: str) -> int:
+def workers_from_env() -> int | None:
+    """``MEDNEXT_n_proc_DA`` (or nnU-Net's ``nnUNet_n_proc_DA``) when set."""
     env = os.environ.get("MEDNEXT_n_proc_DA") or os.environ.get("nnUNet_n_proc_DA")
-    if env:
-        try:
-            return max(0, int(env))
-        except ValueError:
-            raise UsageError(f"MEDNEXT_n_proc_DA must be an integer, got '{env}'") from None
-    cpus = os.cpu_count() or 1
-    # On CPU the augmentation workers compete with the training math for the same cores.
-    return min(12, cpus) if device_type == "cuda" else max(1, cpus // 2)
+    if not env:
+        return None
+    try:
+        return max(0, int(env))
+    except ValueError:
+        raise UsageError(f"MEDNEXT_n_proc_DA must be an integer, got '{env}'") from None
+
+
+def default_num_workers(device_type: str) -> int:
+    """The environment's choice, else the CPU share's (``mednext_fw.devices.plan_cpu_share``)."""
+    from mednext_fw.devices import plan_cpu_share, usable_cores
+
+    env = workers_from_env()
+    return env if env is not None else plan_cpu_share(device_type, usable_cores()).workers
 
 
 def make_augmenter(loader, transform, num_workers: int, seed: int, pin_memory: bool = False):
