@@ -46,6 +46,13 @@ class DistContext:
         dist.all_gather_object(out, int(value))
         return [int(v) for v in out]
 
+    def broadcast_object(self, obj):
+        if not self.enabled:
+            return obj
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def shutdown(self) -> None:
         if self.initialised_here and dist.is_initialized():
             dist.destroy_process_group()
