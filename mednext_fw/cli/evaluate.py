@@ -1,4 +1,6 @@
-"""``mednext_evaluate``: Dice, IoU, NSD, HD95 and ASSD of a prediction folder against references."""
+"""``mednext_evaluate``: Dice, IoU, NSD, HD95 and ASSD of a prediction folder against references;
+for a classification CSV (``-pred predictions.csv``) accuracy, balanced accuracy, macro F1, the
+confusion matrix and the per-case accuracy spread against a reference CSV or folder of classes."""
 from __future__ import annotations
 
 import argparse
@@ -16,11 +18,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mednext_evaluate",
         description="Evaluate predicted label maps against reference label maps, matched by case id. "
-                    "Writes summary.json (per case, mean per label/region, foreground mean) and a per-case CSV.",
+                    "Writes summary.json (per case, mean per label/region, foreground mean) and a per-case CSV. "
+                    "Classification: -pred a CSV of mednext_predict, -ref a CSV (file,label) or a folder of "
+                    "classes (REF/<class>/<image>); -d adds the class order and the dataset's case rule.",
     )
-    p.add_argument("-ref", required=True, type=Path, help="folder with the reference segmentations")
-    p.add_argument("-pred", required=True, type=Path, help="folder with the predicted segmentations")
-    src = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("-ref", required=True, type=Path, help="folder with the reference segmentations (classification: "
+                                                          "a file,label CSV or a folder of class folders)")
+    p.add_argument("-pred", required=True, type=Path, help="folder with the predicted segmentations "
+                                                           "(classification: the predictions CSV)")
+    src = p.add_mutually_exclusive_group()
     src.add_argument("-d", dest="dataset", help="dataset id or name in $MEDNEXT_raw: labels, regions, ignore "
                                                 "label and file ending come from its dataset.json")
     src.add_argument("-l", dest="labels", nargs="+", metavar="LABEL",
@@ -79,8 +85,41 @@ def _from_dataset(query: str):
     return ds.foreground_regions, ds.ignore_label, ds.file_ending
 
 
+def _classification(args: argparse.Namespace) -> int:
+    """The classification branch: ``-pred`` is a predictions CSV."""
+    from mednext_fw.evaluation.classification_files import evaluate_classification, format_summary
+    from mednext_fw.io.atomic import write_json_atomic
+    from mednext_fw.planners.classification import DEFAULT_CASE_REGEX
+
+    names, regex = None, DEFAULT_CASE_REGEX
+    if args.dataset is not None:
+        from mednext_fw import paths
+        from mednext_fw.io.dataset_json import DatasetJson
+        from mednext_fw.io.lookup import find_dataset
+
+        raw = paths.raw_root()
+        ds = DatasetJson.load(raw / find_dataset(args.dataset, roots=[raw]) / "dataset.json")
+        if ds.task != "classification":
+            raise UsageError(f"dataset {args.dataset} is a {ds.task} dataset; a predictions CSV needs a "
+                             "classification dataset")
+        names, regex = ds.class_names, ds.extra.get("case_id_regex", DEFAULT_CASE_REGEX)
+    elif args.labels is not None:
+        raise UsageError("-l lists segmentation labels; for a classification CSV give -d DATASET or nothing")
+    summary = evaluate_classification(args.ref, args.pred, names, regex)
+    out = args.output or args.pred.with_name("summary.json")
+    write_json_atomic(summary, out)
+    print(format_summary(summary))
+    print(f"summary: {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.pred.suffix.lower() != ".csv" and args.dataset is None and args.labels is None:
+        parser.error("one of the arguments -d -l is required (unless -pred is a classification CSV)")
+    if args.pred.suffix.lower() == ".csv":
+        return run_command("mednext_evaluate", lambda: _classification(args))
     return run_command("mednext_evaluate", lambda: _run(args))
 
 

@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> None:
         if task == "segmentation":
             plan_and_preprocess(name, _options(args))
         elif task == "classification":
-            from mednext_fw.preprocessing.classification import plan_and_preprocess_classification
+            from mednext_fw.cli.classification import plan_and_preprocess_classification
 
             plan_and_preprocess_classification(name, input_size=args.input_size, num_workers=args.num_processes,
                                                replan=args.clean, preprocess=not args.no_pp)

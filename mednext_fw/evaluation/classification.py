@@ -64,3 +64,24 @@ def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], num_cla
         "class_names": names,
         "confusion_matrix": cm.tolist(),
     }
+
+
+def per_case_accuracy(y_true: Sequence[int], y_pred: Sequence[int], cases: Sequence[str]) -> dict[str, Any]:
+    """Accuracy per case (patient) and its spread over cases.
+
+    Slices of one patient are correlated, so the image-level accuracy overstates how sure we can be
+    about the next patient: the spread over cases (worst case, standard deviation) says more.
+    """
+    t, p = np.asarray(y_true).ravel(), np.asarray(y_pred).ravel()
+    if not (len(t) == len(p) == len(cases)):
+        raise ValueError(f"{len(t)} labels, {len(p)} predictions and {len(cases)} case ids differ in number")
+    per_case = {}
+    for case in sorted(set(cases)):
+        mask = np.asarray([c == case for c in cases])
+        per_case[case] = {"accuracy": float((t[mask] == p[mask]).mean()), "num_images": int(mask.sum())}
+    accs = np.asarray([v["accuracy"] for v in per_case.values()], dtype=np.float64)
+    nan = math.nan
+    spread = {"num_cases": len(accs), "mean": float(accs.mean()) if len(accs) else nan,
+              "std": float(accs.std()) if len(accs) else nan, "min": float(accs.min()) if len(accs) else nan,
+              "max": float(accs.max()) if len(accs) else nan}
+    return {"per_case": per_case, "per_case_accuracy": spread}

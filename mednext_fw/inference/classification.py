@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from mednext_fw.errors import UserError
 from mednext_fw.io.atomic import atomic_path
-from mednext_fw.io.image_io import NATURAL_2D_ENDINGS, file_ending_of
+from mednext_fw.io.image_io import NATURAL_2D_ENDINGS, SITK_ENDINGS, file_ending_of
 from mednext_fw.planners.plans import Configuration
 from mednext_fw.preprocessing.classification import load_prepared
 
@@ -83,14 +83,14 @@ def collect_images(inputs: Sequence[str | Path]) -> tuple[list[Path], Path | Non
         if item.is_dir():
             base = item if base is None else base
             files += sorted(p for p in item.rglob("*") if p.is_file() and not p.name.startswith(".")
-                            and file_ending_of(p) in NATURAL_2D_ENDINGS)
+                            and file_ending_of(p) in NATURAL_2D_ENDINGS + SITK_ENDINGS)
         elif item.is_file():
             files.append(item)
         else:
             raise ClassificationInputError(f"{item}: no such file or folder")
     if not files:
         raise ClassificationInputError(f"{', '.join(map(str, inputs))}: no image files found "
-                                       f"({', '.join(NATURAL_2D_ENDINGS)})")
+                                       f"({', '.join(NATURAL_2D_ENDINGS + SITK_ENDINGS)})")
     return files, base if len(inputs) == 1 else None
 
 

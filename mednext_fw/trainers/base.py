@@ -73,9 +73,13 @@ class BaseTrainer(abc.ABC):
                  settings: TrainingSettings) -> "BaseTrainer":
         """Build the trainer from ``mednext_train`` arguments (``options``: the plan-override flags)."""
 
-    @abc.abstractmethod
     def build_network(self) -> nn.Module:
-        """The bare network (the base moves it to the device and wraps it for DDP)."""
+        """The bare network, rebuilt from :meth:`network_builder` through the registry (the base moves
+        it to the device and wraps it for DDP); a trainer with an unregistered network overrides this."""
+        from mednext_fw.network_architectures.registry import build_network
+
+        b = self.network_builder()
+        return build_network(b["name"], **b["kwargs"])
 
     @abc.abstractmethod
     def build_loss(self) -> nn.Module:

@@ -14,22 +14,22 @@ EMA and ``checkpoint_best.pth`` is accuracy.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from mednext_fw.errors import UsageError
 from mednext_fw.network_architectures.classification.base import auxiliary_loss, on_train_step, param_groups
-from mednext_fw.network_architectures.registry import build_network
 from mednext_fw.trainers import checkpoint as ckpt_io
 from mednext_fw.trainers.base import BaseTrainer, Callback
-from mednext_fw.trainers.classification_data import (ClassificationExperiment, ClassificationSpec, batch_stream,
-                                                     prepare_classification_experiment)
+from mednext_fw.trainers.classification_data import (AugmentTransform, ClassificationBatchLoader, ClassificationData,
+                                                     batch_stream, prepare_classification_experiment, steps_per_pass)
+from mednext_fw.trainers.data.classification_augmentation import resolve_augmentation
+from mednext_fw.trainers.data.loader import close_augmenter, default_num_workers, make_augmenter
 from mednext_fw.trainers.distributed import DistContext, init_distributed
-from mednext_fw.trainers.experiment import write_model_folder_files
+from mednext_fw.trainers.experiment import Experiment, RunSpec, write_model_folder_files
 from mednext_fw.trainers.settings import TrainingSettings
 
 
@@ -79,21 +79,26 @@ class ClassificationTrainer(BaseTrainer):
     settings_defaults: dict[str, Any] = {"num_epochs": 30, "lr": 5e-4, "weight_decay": 0.0, "adam_eps": 1e-8,
                                          "iters_per_epoch": 10**9, "val_iters": 10**9}
 
-    def __init__(self, spec: ClassificationSpec, settings: TrainingSettings, callbacks: Sequence[Callback] = (),
+    def __init__(self, spec: RunSpec, settings: TrainingSettings, callbacks: Sequence[Callback] = (),
                  dist_ctx: DistContext | None = None, device: torch.device | None = None,
-                 experiment: ClassificationExperiment | None = None):
+                 experiment: Experiment | None = None):
         if dist_ctx is None:
             dist_ctx, device = init_distributed(settings.device)
         self.exp = experiment or prepare_classification_experiment(
             spec, self.network_name, self.network_preset, self.preset_for_input)
         self.spec = self.exp.spec
-        s = self.exp
-        # An epoch is one pass; the flags only cap it (see the module docstring).
-        settings.iters_per_epoch = max(1, min(settings.iters_per_epoch, s.steps_per_pass(len(s.train_idx))))
-        settings.val_iters = min(settings.val_iters, s.steps_per_pass(len(s.val_idx)))
+        self.data = ClassificationData.load(self.exp)
+        cfg = self.exp.config
+        self.augmentation = resolve_augmentation(cfg.extra.get("augmentation"), f"{self.exp.model_dir}/plans.json")
+        # An epoch is one pass; the flags only cap it (see the module docstring). The caller's settings
+        # object is left as it was given.
+        settings = replace(settings, iters_per_epoch=max(1, min(settings.iters_per_epoch, steps_per_pass(
+            len(self.data.train_idx), cfg.batch_size))), val_iters=min(settings.val_iters, steps_per_pass(
+                len(self.data.val_idx), cfg.batch_size)))
         super().__init__(self.exp.fold_dir, settings, callbacks, dist_ctx, device)
-        self.trainer_name = spec.trainer_name
+        self.trainer_name = self.spec.trainer_name
         self._step_epoch, self._step_in_epoch = -1, 0
+        self._augmenter: Any = None
 
     @classmethod
     def preset_for_input(cls, input_size: int) -> dict[str, Any]:
@@ -103,29 +108,15 @@ class ClassificationTrainer(BaseTrainer):
     @classmethod
     def from_cli(cls, dataset: str, configuration: str, fold: str, trainer_name: str, options: dict[str, Any],
                  settings: TrainingSettings) -> "ClassificationTrainer":
-        if options.get("upkern_from"):
-            raise UsageError("--upkern-from applies to MedNeXt segmentation networks only")
-        if options.get("kernel_size") is not None:
-            raise UsageError("-k/--kernel-size applies to MedNeXt segmentation networks only")
-        patch = options.get("patch_size")
-        if patch is not None and (len(set(patch)) != 1):
-            raise UsageError(f"--patch-size for a classifier is one square side, got {patch}")
-        spec = ClassificationSpec(dataset=dataset, configuration=configuration, fold=str(fold),
-                                  trainer_name=trainer_name, variant=options.get("variant"),
-                                  input_size=patch[0] if patch else None, batch_size=options.get("batch_size"),
-                                  network_kwargs=dict(options.get("network_kwargs") or {}),
-                                  pretrained=options.get("pretrained"))
+        spec = RunSpec(dataset=dataset, configuration=configuration, fold=str(fold), trainer_name=trainer_name,
+                       **options)
         return cls(spec, settings)
 
     # ------------------------------------------------------------------ parts
     def network_builder(self) -> dict[str, Any]:
         net = self.exp.config.network
         return {"name": net.name, "kwargs": {"in_channels": len(self.exp.config.normalization),
-                                             "num_classes": self.exp.num_classes, **net.kwargs}}
-
-    def build_network(self) -> nn.Module:
-        b = self.network_builder()
-        return build_network(b["name"], **b["kwargs"])
+                                             "num_classes": self.data.num_classes, **net.kwargs}}
 
     def after_network_built(self, network: nn.Module) -> None:
         if self.spec.pretrained:
@@ -156,15 +147,23 @@ class ClassificationTrainer(BaseTrainer):
         return ce if aux is None else ce + aux.float()
 
     def build_data(self) -> tuple[Iterator, Iterator]:
-        e, s = self.exp, self.settings
+        """Training batches augmented in the loader's worker processes; validation batches as cached."""
+        d, s, cfg = self.data, self.settings, self.exp.config
         seed = s.seed if s.seed is not None else int(np.random.randint(0, 2**20))
         # Resume continues the stream at the next pass, with the same seed-derived orders.
-        train = batch_stream(e.images, e.labels, e.train_idx, e.config.batch_size, self.dist.rank,
-                             self.dist.world_size, shuffle=True, seed=seed, start_pass=self.epoch,
-                             mirror_axes=e.config.mirror_axes)
-        val = batch_stream(e.images, e.labels, e.val_idx, e.config.batch_size, self.dist.rank,
-                           self.dist.world_size, shuffle=False, seed=seed)
-        return train, val
+        loader = ClassificationBatchLoader(d.images, d.labels, d.train_idx, cfg.batch_size, self.dist.rank,
+                                           self.dist.world_size, seed * 100 + self.dist.rank, start_pass=self.epoch)
+        workers = s.num_workers if s.num_workers is not None else default_num_workers(self.device.type)
+        self._augmenter = make_augmenter(loader, AugmentTransform(self.augmentation, cfg.mirror_axes), workers, seed,
+                                         pin_memory=self.device.type == "cuda")
+        val = batch_stream(d.images, d.labels, d.val_idx, cfg.batch_size, self.dist.rank, self.dist.world_size,
+                           shuffle=False, seed=seed)
+        return self._augmenter, val
+
+    def close_data(self) -> None:
+        if self._augmenter is not None:
+            close_augmenter(self._augmenter)
+            self._augmenter = None
 
     def split_batch(self, batch: dict) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         to = dict(device=self.device, non_blocking=True)
@@ -201,13 +200,12 @@ class ClassificationTrainer(BaseTrainer):
             m.momentum = None  # cumulative average over the batches below
         for d in drops:
             d.eval()
-        e = self.exp
         rng = np.random.default_rng([self.settings.seed or 0, self.epoch])
         # Shuffled like training batches: class-sorted batches would understate the variances.
-        idx = rng.permutation(e.train_idx)[:self.precise_bn_images][self.dist.rank::self.dist.world_size]
+        idx = rng.permutation(self.data.train_idx)[:self.precise_bn_images][self.dist.rank::self.dist.world_size]
         # Near-equal chunks of at least a batch: a trailing single image would break BatchNorm1d heads.
-        for chunk in np.array_split(idx, max(1, len(idx) // e.config.batch_size)):
-            x = torch.from_numpy(np.array(e.images[np.sort(chunk)], dtype=np.float32))
+        for chunk in np.array_split(idx, max(1, len(idx) // self.exp.config.batch_size)):
+            x = torch.from_numpy(np.array(self.data.images[np.sort(chunk)], dtype=np.float32))
             with self.precision.autocast():
                 net(x.to(self.device))
         for m, momentum in zip(bns, momenta):
@@ -220,14 +218,14 @@ class ClassificationTrainer(BaseTrainer):
 
     def validation_counts(self, output: torch.Tensor, target: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         labels, weights = target
-        k = self.exp.num_classes
+        k = self.data.num_classes
         pred = output.argmax(1)
         cm = torch.zeros(k * k, dtype=torch.float64, device=output.device)
         cm.index_add_(0, labels * k + pred, weights.to(torch.float64))
         return cm
 
     def metric_from_counts(self, counts: torch.Tensor) -> tuple[float, list[float]]:
-        cm = counts.reshape(self.exp.num_classes, self.exp.num_classes)
+        cm = counts.reshape(self.data.num_classes, self.data.num_classes)
         total = float(cm.sum())
         support = cm.sum(1)
         recall = [float(cm[i, i] / support[i]) if support[i] > 0 else float("nan") for i in range(len(support))]
@@ -236,7 +234,7 @@ class ClassificationTrainer(BaseTrainer):
     def checkpoint_extras(self) -> dict[str, Any]:
         return {"config_name": self.spec.configuration, "dataset_name": self.spec.dataset, "fold": self.spec.fold,
                 "model_folder": self.exp.model_dir.name, "task": "classification",
-                "class_names": self.exp.class_names, "configuration": asdict(self.exp.config)}
+                "class_names": self.data.class_names, "configuration": asdict(self.exp.config)}
 
     # ------------------------------------------------------------------ run
     def run(self) -> None:
@@ -244,14 +242,15 @@ class ClassificationTrainer(BaseTrainer):
             write_model_folder_files(self.exp)
             self.output_dir.mkdir(parents=True, exist_ok=True)
         self.dist.barrier()
-        e, cfg = self.exp, self.exp.config
+        d, cfg = self.data, self.exp.config
         self.logger.log(
             f"{self.trainer_name}: {self.spec.dataset} / {self.spec.configuration} / fold {self.spec.fold} -> "
             f"{self.output_dir}\n"
-            f"  images: {len(e.train_idx)} train, {len(e.val_idx)} val ({e.num_classes} classes {e.class_names})\n"
+            f"  images: {len(d.train_idx)} train, {len(d.val_idx)} val ({d.num_classes} classes {d.class_names})\n"
             f"  network: {cfg.network.name} {cfg.network.kwargs}\n"
             f"  input {cfg.patch_size}, batch {cfg.batch_size} over {self.dist.world_size} process(es); "
             f"{type(self).__name__} lr {self.settings.lr:g} wd {self.settings.weight_decay:g}\n"
+            f"  augmentation {cfg.extra.get('augmentation')} (flips on axes {cfg.mirror_axes})\n"
             f"  device {self.device}, precision {self.precision.mode}, epochs {self.settings.num_epochs} x "
             f"{self.settings.iters_per_epoch} iterations (+{self.settings.val_iters} validation)")
         super().run()
@@ -260,21 +259,24 @@ class ClassificationTrainer(BaseTrainer):
         """Predict every validation image once and score it with the evaluation module."""
         if not self.dist.is_main:
             return
-        from mednext_fw.evaluation import classification_metrics
+        from mednext_fw.evaluation import classification_metrics, per_case_accuracy
         from mednext_fw.inference.classification import ClassificationPredictor, write_predictions_csv
         from mednext_fw.io.atomic import write_json_atomic
 
-        e = self.exp
-        order = np.sort(e.val_idx)
-        predictor = ClassificationPredictor([ckpt_io.unwrap(self.network)], e.config, e.class_names, self.device)
-        probs = predictor.predict_arrays(e.images, e.config.batch_size, self.settings.progress_bar, indices=order)
-        y_true, y_pred = e.labels[order], probs.argmax(1)
-        metrics = classification_metrics(y_true.tolist(), y_pred.tolist(), e.num_classes, e.class_names)
+        d, cfg = self.data, self.exp.config
+        order = np.sort(d.val_idx)
+        predictor = ClassificationPredictor([ckpt_io.unwrap(self.network)], cfg, d.class_names, self.device)
+        probs = predictor.predict_arrays(d.images, cfg.batch_size, self.settings.progress_bar, indices=order)
+        y_true, y_pred = d.labels[order], probs.argmax(1)
+        metrics = classification_metrics(y_true.tolist(), y_pred.tolist(), d.num_classes, d.class_names)
+        per_case = per_case_accuracy(y_true.tolist(), y_pred.tolist(), [d.case_ids[i] for i in order])
         out = self.output_dir / "validation"
-        write_predictions_csv(out / "predictions.csv", [e.ids[i] for i in order], probs, e.class_names,
+        write_predictions_csv(out / "predictions.csv", [d.ids[i] for i in order], probs, d.class_names,
                               y_true.tolist())
-        summary = {"fold": self.spec.fold, "epochs": self.epoch, "checkpoint": "final", **metrics}
+        summary = {"fold": self.spec.fold, "epochs": self.epoch, "checkpoint": "final", **metrics, **per_case}
         write_json_atomic(summary, out / "summary.json")
-        self.logger.log(f"Final validation on {len(order)} images: accuracy {metrics['accuracy']:.4f}, balanced "
-                        f"accuracy {metrics['balanced_accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f} "
+        spread = per_case["per_case_accuracy"]
+        self.logger.log(f"Final validation on {len(order)} images of {spread['num_cases']} case(s): accuracy "
+                        f"{metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}, macro F1 "
+                        f"{metrics['macro_f1']:.4f}; per case {spread['mean']:.4f} mean, {spread['min']:.4f} worst "
                         f"-> {out / 'summary.json'}")

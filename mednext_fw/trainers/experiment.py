@@ -43,6 +43,11 @@ class SegmentationSpec:
     oversample_foreground: float = 1 / 3
 
 
+# One run description for every task: classification uses the same fields (kernel size, UpKern and
+# foreground oversampling stay unset there), so both tasks share Experiment and the model-folder rule.
+RunSpec = SegmentationSpec
+
+
 @dataclass
 class Experiment:
     spec: SegmentationSpec

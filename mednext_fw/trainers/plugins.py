@@ -4,9 +4,10 @@
 ``mednext_train 2d_cls FOLD -d DATASET -tr XrayMoE`` (or ``-tr HoViT``). Each class only names its
 network, a preset and its recipe (facts: ../shared/reference/classifiers_2d.md); everything else is
 :class:`ClassificationTrainer`. Command-line flags override the recipe: ``--epochs``, ``--lr``,
-``--batch-size``, ``-m B`` (HoViT-B) and ``--network-kwargs '{"width": "xxlarge"}'``; the schedule is the
-recipes' constant LR unless plans.json sets ``configurations.2d_cls.extra.lr_schedule`` to ``cosine`` or
-``poly`` (worth it for short runs).
+``--batch-size``, ``-m B`` (HoViT-B) and ``--network-kwargs '{"width": "xxlarge"}'``. The planner's
+defaults (augmentation preset ``default``, cosine LR) are not the recipes'; plans.json's
+``configurations.2d_cls.extra`` restores them: ``"augmentation": {"preset": "none"}`` and
+``"lr_schedule": "constant"``.
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ class XrayMoETrainer(ClassificationTrainer):
 
 class HoViTTrainer(ClassificationTrainer):
     """HoViT-S (2+2 blocks; ``-m B`` for the 4+4 Gumbel-gated model). Recipe: Adam lr 5e-4, no schedule,
-    30 epochs, batch 32, no augmentation; Gumbel gates at 10x LR and tau annealed 1.0 -> 0.1 per step."""
+    30 epochs, batch 32, no augmentation (the ``none`` preset); Gumbel gates at 10x LR and tau annealed
+    1.0 -> 0.1 per step."""
 
     trainer_name = "HoViT"
     network_name = "hovit"

@@ -17,7 +17,6 @@ from tqdm import tqdm
 
 from mednext_fw.durations import format_duration
 from mednext_fw.io.labels import num_outputs
-from mednext_fw.network_architectures.registry import build_network
 from mednext_fw.trainers import checkpoint as ckpt_io
 from mednext_fw.trainers.base import BaseTrainer, Callback
 from mednext_fw.trainers.data.augmentation import rotation_range, training_transforms, validation_transforms
@@ -70,10 +69,6 @@ class MedNeXtTrainer(BaseTrainer):
                       variant=net.variant, kernel_size=net.kernel_size, deep_supervision=net.deep_supervision,
                       dim=cfg.dim, checkpointing=net.checkpointing, **net.kwargs)
         return {"name": net.name, "kwargs": kwargs}
-
-    def build_network(self) -> nn.Module:
-        b = self.network_builder()
-        return build_network(b["name"], **b["kwargs"])
 
     def memory_format(self) -> torch.memory_format | None:
         mode = self.settings.channels_last

@@ -42,7 +42,8 @@ def test_real_dataset_listing_and_plan(shared_data, tmp_path):
     plans = plan_classification("Dataset101_MRIPlanes", ds, fp)
     cfg = plans.configuration("2d_cls")
     assert cfg.patch_size == [96, 96]  # median side 91 -> 96
-    assert cfg.normalization == ["rgb_0_1"] and cfg.task == "classification"
+    assert cfg.normalization == ["zscore_fg"] and cfg.task == "classification"  # "T1" is MR-like
+    assert cfg.mirror_axes == [] and cfg.extra["augmentation"] == {"preset": "default"}
     assert cfg.extra["class_names"] == ["sagittal", "coronal", "axial"]
     plans.save(tmp_path / "plans.json")
     assert Plans.load(tmp_path / "plans.json").to_dict() == plans.to_dict()
@@ -114,3 +115,32 @@ def test_size_channel_and_normalisation_rules(tmp_path):
     cfg2 = plan_classification("E", ds2, image_fingerprint(list_images(tmp_path / "E", ds2))).configuration("2d_cls")
     assert cfg2.patch_size == [32, 32] and cfg2.normalization == ["zscore"]
     assert cfg2.batch_size >= 2
+
+
+def test_mr_channels_spacing_and_flips_from_dataset_json(tmp_path):
+    ds = _dataset(tmp_path / "D", spacing=[2.0, 0.5], mirror_axes=[1])
+    ds.channel_names = {"0": "T2w"}
+    _img(tmp_path / "D/imagesTr/a/x_001.png", shape=(40, 160))
+    _img(tmp_path / "D/imagesTr/b/y_001.png", shape=(40, 160))
+    fp = image_fingerprint(list_images(tmp_path / "D", ds), ds)
+    assert fp["spacings"] == [[2.0, 0.5], [2.0, 0.5]]
+    plans = plan_classification("D", ds, fp)
+    cfg = plans.configuration("2d_cls")
+    assert cfg.normalization == ["zscore_fg"] and cfg.mirror_axes == [1]
+    # 40 rows of 2 mm and 160 columns of 0.5 mm: 80 x 80 mm, resampled to 0.5 mm -> 160 x 160 pixels
+    assert cfg.spacing == [0.5, 0.5] and cfg.extra["resample"] and cfg.median_image_size == [160, 160]
+    assert cfg.patch_size == [160, 160] and any("spacing 0.5" in n for n in plans.planner_notes)
+    for bad in ({"spacing": [1.0]}, {"mirror_axes": [2]}):
+        wrong = _dataset(tmp_path / "E", **bad)
+        _img(tmp_path / "E/imagesTr/a/x_001.png")
+        with pytest.raises(ClassificationDataError, match=next(iter(bad))):
+            plan_classification("E", wrong, image_fingerprint(list_images(tmp_path / "E", wrong), wrong))
+
+
+@pytest.mark.parametrize("name,eight_bit,scheme", [("T1", True, "zscore_fg"), ("flair", False, "zscore_fg"),
+                                                   ("MRI", True, "zscore_fg"), ("rgb", True, "rgb_0_1"),
+                                                   ("CT", False, "zscore"), ("patient", True, "rgb_0_1")])
+def test_normalisation_by_channel_name(name, eight_bit, scheme):
+    from mednext_fw.planners.classification import normalization_for
+
+    assert normalization_for(name, eight_bit)[0] == scheme

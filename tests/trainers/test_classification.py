@@ -14,7 +14,8 @@ from torch import nn
 from mednext_fw.network_architectures.registry import NETWORKS
 from mednext_fw.trainers.checkpoint import load_checkpoint
 from mednext_fw.trainers.classification import ClassificationTrainer, GroupScaledSchedule
-from mednext_fw.trainers.classification_data import ClassificationSpec, batch_stream
+from mednext_fw.trainers.classification_data import batch_stream
+from mednext_fw.trainers.experiment import RunSpec
 from mednext_fw.trainers.settings import TrainingSettings
 
 CLASSES = {"horizontal": 0, "vertical": 1}
@@ -70,7 +71,7 @@ class RecordingTrainer(ClassificationTrainer):
 
 @pytest.fixture
 def stripes(roots):
-    from mednext_fw.preprocessing.classification import plan_and_preprocess_classification
+    from mednext_fw.cli.classification import plan_and_preprocess_classification
 
     name = make_synthetic_dataset(roots["raw"])
     plan_and_preprocess_classification(name, input_size=16, verbose=False)
@@ -78,7 +79,8 @@ def stripes(roots):
 
 
 def _settings(**kw) -> TrainingSettings:
-    base = {**ClassificationTrainer.settings_defaults, "device": "cpu", "seed": 1, "progress_bar": False, **kw}
+    base = {**ClassificationTrainer.settings_defaults, "device": "cpu", "seed": 1, "progress_bar": False,
+            "num_workers": 0, **kw}
     return TrainingSettings(**base)
 
 
@@ -108,7 +110,7 @@ def test_schedule_keeps_group_ratios():
 
 
 def test_training_outputs_loss_and_resume(stripes, roots):
-    spec = ClassificationSpec(dataset=stripes, fold="0", trainer_name="Recording", batch_size=4)
+    spec = RunSpec(configuration="2d_cls", dataset=stripes, fold="0", trainer_name="Recording", batch_size=4)
     tr = RecordingTrainer(spec, _settings(num_epochs=1))
     assert tr.settings.iters_per_epoch == 6  # 24 training images / batch 4: one pass
     tr.setup()
@@ -141,7 +143,7 @@ def test_training_outputs_loss_and_resume(stripes, roots):
     tr.recalibrate_batchnorm()
     assert int(bn.num_batches_tracked) == 1
     with torch.no_grad():
-        feats = tr.network.conv(torch.from_numpy(np.array(tr.exp.images[sorted(tr.exp.train_idx)])))
+        feats = tr.network.conv(torch.from_numpy(np.array(tr.data.images[sorted(tr.data.train_idx)])))
     torch.testing.assert_close(bn.running_mean, feats.mean((0, 2, 3)))
     torch.testing.assert_close(bn.running_var, feats.var((0, 2, 3), unbiased=True))
     assert tr.network.training and bn.momentum == 0.1
@@ -161,9 +163,9 @@ def test_training_outputs_loss_and_resume(stripes, roots):
 
 def test_bad_requests_are_named(stripes):
     with pytest.raises(ValueError, match="cached images are 16 px"):
-        RecordingTrainer(ClassificationSpec(dataset=stripes, input_size=32), _settings())
+        RecordingTrainer(RunSpec(configuration="2d_cls", dataset=stripes, patch_size=[32]), _settings())
     with pytest.raises(ValueError, match="fold 7"):
-        RecordingTrainer(ClassificationSpec(dataset=stripes, fold="7"), _settings())
+        RecordingTrainer(RunSpec(configuration="2d_cls", dataset=stripes, fold="7"), _settings())
     with pytest.raises(ValueError, match="square"):
         RecordingTrainer.from_cli(stripes, "2d_cls", "0", "Recording", {"patch_size": [16, 32]}, _settings())
 
@@ -196,14 +198,15 @@ def test_cli_plan_train_predict(roots, shared_data, tmp_path, trainer, kwargs):
 def test_fold_all_and_variant_folders(stripes):
     from mednext_fw.trainers.classification_data import prepare_classification_experiment
 
-    exp = prepare_classification_experiment(ClassificationSpec(dataset=stripes, fold="all", trainer_name="HoViT"),
+    exp = prepare_classification_experiment(RunSpec(configuration="2d_cls", dataset=stripes, fold="all", trainer_name="HoViT"),
                                             "hovit", {"variant": "S"})
-    assert exp.train_idx == exp.val_idx == list(range(30)) and exp.model_dir.name == "HoViT__2d_cls"
-    b = prepare_classification_experiment(ClassificationSpec(dataset=stripes, trainer_name="HoViT", variant="B"),
+    assert sorted(exp.train_cases) == sorted(exp.val_cases) and len(exp.val_cases) == 30
+    assert exp.model_dir.name == "HoViT__2d_cls"
+    b = prepare_classification_experiment(RunSpec(configuration="2d_cls", dataset=stripes, trainer_name="HoViT", variant="B"),
                                           "hovit", {"variant": "S"}, lambda side: {"img_size": side})
-    assert b.model_dir.name == "HoViT_B__2d_cls"
+    assert b.model_dir.name == "HoViT_B_kernel3__2d_cls"  # the segmentation trainers' naming rule
     assert b.config.network.kwargs == {"variant": "B", "img_size": 16} and b.config.network.name == "hovit"
-    assert not set(b.train_idx) & set(b.val_idx) and len(b.val_idx) == 6
+    assert not set(b.train_cases) & set(b.val_cases) and len(b.val_cases) == 6
 
 
 def _ddp_worker(rank: int, world: int, port: int, dataset: str, out: str) -> None:
@@ -217,7 +220,7 @@ def _ddp_worker(rank: int, world: int, port: int, dataset: str, out: str) -> Non
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     ctx = DistContext(rank=rank, local_rank=rank, world_size=world, initialised_here=True)
-    spec = ClassificationSpec(dataset=dataset, fold="0", trainer_name="Recording", batch_size=4)
+    spec = RunSpec(configuration="2d_cls", dataset=dataset, fold="0", trainer_name="Recording", batch_size=4)
     tr = RecordingTrainer(spec, _settings(num_epochs=1), dist_ctx=ctx, device=torch.device("cpu"))
     tr.run()
     torch.save({"state": tr.network.state_dict(), "steps": tr.steps_per_rank, "calls": len(tr.network.steps)},
@@ -242,3 +245,55 @@ def test_ddp_two_gloo_ranks(stripes, roots, tmp_path):
     fold = roots["results"] / stripes / "Recording__2d_cls" / "fold_0"
     assert (fold / "checkpoint_final.pth").is_file() and (fold / "validation/summary.json").is_file()
     assert load_checkpoint(fold / "checkpoint_final.pth")["epoch"] == 1
+
+
+def test_augmentation_in_training_only_and_settings_untouched(stripes, roots):
+    from dataclasses import asdict
+
+    settings = _settings(num_epochs=1)
+    before = asdict(settings)
+    spec = RunSpec(configuration="2d_cls", dataset=stripes, fold="0", trainer_name="Recording", batch_size=4)
+    tr = RecordingTrainer(spec, settings)
+    assert asdict(settings) == before and tr.settings.iters_per_epoch == 6  # the caller's object is untouched
+    assert tr.augmentation.enabled  # the planned default preset
+    train, val = tr.build_data()
+    for _ in range(3):
+        v = next(val)
+        np.testing.assert_array_equal(v["data"].numpy(), tr.data.images[v["index"].numpy()])  # never augmented
+    t = next(train)
+    assert t["data"].shape == (4, 1, 16, 16)
+    assert not np.array_equal(t["data"].numpy(), tr.data.images[t["index"].numpy()])
+    tr.close_data()
+    # the recipes' preset, set in plans.json, turns it off
+    plans_file = roots["preprocessed"] / stripes / "plans.json"
+    plans = json.loads(plans_file.read_text())
+    plans["configurations"]["2d_cls"]["extra"]["augmentation"] = {"preset": "none"}
+    plans_file.write_text(json.dumps(plans))
+    off = RecordingTrainer(spec, _settings(num_epochs=1))
+    t = next(off.build_data()[0])
+    np.testing.assert_array_equal(t["data"].numpy(), off.data.images[t["index"].numpy()])
+    plans["configurations"]["2d_cls"]["extra"]["augmentation"] = {"preset": "default", "rotate": 5}
+    plans_file.write_text(json.dumps(plans))
+    with pytest.raises(ValueError, match="rotate"):
+        RecordingTrainer(spec, _settings(num_epochs=1))
+
+
+def test_pretrained_weights_selected_in_plans(stripes, roots, tmp_path):
+    from mednext_fw.network_architectures.classification.hovit import create_hovit
+    from mednext_fw.trainers.plugins import HoViTTrainer
+
+    src = create_hovit("S", num_classes=2, in_channels=1, img_size=16)
+    torch.save(src.state_dict(), tmp_path / "hovit_baseline.pth")
+    plans_file = roots["preprocessed"] / stripes / "plans.json"
+    plans = json.loads(plans_file.read_text())
+    plans["configurations"]["2d_cls"]["extra"]["pretrained"] = {
+        "hovit": {"baseline_weights": str(tmp_path / "hovit_baseline.pth")},
+        "xray_moe": {"convnext_weights": "not/used/by/hovit.pth"}}
+    plans_file.write_text(json.dumps(plans))
+    tr = HoViTTrainer(RunSpec(configuration="2d_cls", dataset=stripes, fold="0", trainer_name="HoViT"),
+                      _settings(num_epochs=1))
+    assert tr.exp.config.network.kwargs["baseline_weights"] == str(tmp_path / "hovit_baseline.pth")
+    assert "convnext_weights" not in tr.exp.config.network.kwargs
+    net = tr.build_network()
+    for key, value in src.state_dict().items():
+        assert torch.equal(net.state_dict()[key], value), key

@@ -28,5 +28,5 @@ from mednext_fw.network_architectures.classification.base import (
 from mednext_fw.network_architectures.classification.hovit import create_hovit
 from mednext_fw.network_architectures.classification.xray_moe import create_xray_moe
 
-__all__ = ["ClassifierBase", "auxiliary_loss", "count_parameters", "on_train_step", "param_groups", "create_hovit",
-           "create_xray_moe"]
+__all__ = ["ClassifierBase", "auxiliary_loss", "count_parameters", "create_hovit", "create_xray_moe", "on_train_step",
+           "param_groups"]

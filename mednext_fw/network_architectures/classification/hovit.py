@@ -146,11 +146,12 @@ def create_hovit(variant: str = "S", num_classes: int = 9, lora_rank: int = 0, l
                  in_chans: int = 3, in_channels: int | None = None, img_size: int = 224,
                  gumbel: bool | None = None, mlp_drop: float = 0.5, tau_max: float = 1.0, tau_min: float = 0.1,
                  gate_lr_mult: float = 10.0, baseline_weights: str | None = None,
-                 finetune: bool = False) -> HoViT:
+                 levit_weights: str | None = None, finetune: bool = False) -> HoViT:
     """Build HoViT-S/B. ``in_channels`` (the trainer's name) and ``in_chans`` are the same setting.
 
     ``gumbel`` defaults to True for B. ``baseline_weights``: a checkpoint file of the same variant
     without LoRA/gates (state dict or a trainer checkpoint) loaded before LoRA is injected.
+    ``levit_weights``: a local timm LeViT-256 checkpoint (ImageNet) whose conv stem starts HoViT's.
     ``lora_rank > 0`` wraps every Linear except the heads (base weights frozen; ``lora_alpha``
     defaults to 2 x rank) here, before any optimiser exists. ``finetune=True`` then freezes all but
     LoRA, gates, the 1x1 conv and the heads.
@@ -162,6 +163,10 @@ def create_hovit(variant: str = "S", num_classes: int = 9, lora_rank: int = 0, l
     model = HoViT(num_classes, HOVIT_DEPTHS[variant], variant == "B" if gumbel is None else gumbel,
                   in_channels if in_channels is not None else in_chans, img_size, mlp_drop=mlp_drop,
                   tau_max=tau_max, tau_min=tau_min, gate_lr_mult=gate_lr_mult)
+    if levit_weights is not None:
+        from mednext_fw.network_architectures.classification.pretrained import load_levit_stem
+
+        load_levit_stem(model.stem, levit_weights)
     if baseline_weights is not None:
         from mednext_fw.network_architectures.classification.pretrained import load_hovit_baseline
 

@@ -1,8 +1,9 @@
 """Load pretrained weights from local checkpoint files by key mapping (nothing is downloaded).
 
 Supported sources: timm- and torchvision-format ConvNeXt checkpoints (stem + stages 0-1 are used),
-timm/torchvision ResNet-18 (conv1, bn1, layer1 are used; both libraries use the same names), and
-HoViT baselines saved by this package. Keys of the full source model that the slice does not use
+timm/torchvision ResNet-18 (conv1, bn1, layer1 are used; both libraries use the same names), timm
+LeViT-256 checkpoints (its 16x conv stem is HoViT's, 3 -> 32 -> 64 -> 128 -> 256; current
+``stem.convN`` and older ``patch_embed.N`` names), and HoViT baselines saved by this package. Keys of the full source model that the slice does not use
 are dropped; any other key, a missing key or a shape mismatch raises :class:`PretrainedLoadError`
 naming the file. A 3-channel first conv is adapted to 1 input channel by summing over its input
 channels (equal to feeding the gray image three times).
@@ -75,6 +76,15 @@ _RESNET = [
 ]
 
 
+_LEVIT_STEM = [
+    (r"^stem\.conv([1-4])\.(linear|bn)\.(.+)$",
+     lambda m: f"{2 * (int(m.group(1)) - 1)}.{'conv' if m.group(2) == 'linear' else 'bn'}.{m.group(3)}"),
+    (r"^patch_embed\.([0246])\.(c|bn)\.(.+)$",
+     lambda m: f"{m.group(1)}.{'conv' if m.group(2) == 'c' else 'bn'}.{m.group(3)}"),
+    (r"^(stages|blocks|head|head_dist)\..+$", None),
+]
+
+
 def _map_keys(sd: dict[str, torch.Tensor], rules, path: Path, what: str) -> dict[str, torch.Tensor]:
     out, unknown = {}, []
     for key, value in sd.items():
@@ -141,6 +151,14 @@ def load_resnet18_layer1(module: nn.Module, path: str | Path) -> None:
     mapped = _map_keys(read_state_dict(path), _RESNET, path, "ResNet-18")
     # older torchvision files predate BatchNorm's num_batches_tracked counter
     _load_mapped(module, mapped, path, "ResNet-18 conv1/bn1/layer1", "conv1.weight",
+                 may_miss=("num_batches_tracked",))
+
+
+def load_levit_stem(stem: nn.Module, path: str | Path) -> None:
+    """Fill HoViT's stem (``model.stem``) from a timm LeViT-256 checkpoint (ImageNet weights)."""
+    path = Path(path)
+    mapped = _map_keys(read_state_dict(path), _LEVIT_STEM, path, "LeViT")
+    _load_mapped(stem, mapped, path, "HoViT stem (LeViT-256's 3-32-64-128-256)", "0.conv.weight",
                  may_miss=("num_batches_tracked",))
 
 

@@ -122,3 +122,28 @@ def test_hovit_baseline_loads_into_gumbel_lora_model(tmp_path):
     with torch.no_grad():  # LoRA B starts at zero: the loaded block computes what the baseline did
         assert torch.allclose(tuned.stage1.blocks[0].eval()(tokens), base.stage1.blocks[0].eval()(tokens), atol=1e-5)
     assert torch.equal(tuned.stage1.gate_logits, torch.full((2,), -0.6931471805599453))
+
+
+@pytest.mark.parametrize("naming", ["stem", "patch_embed"])
+def test_timm_levit256_stem_starts_hovit(tmp_path, naming):
+    """timm's LeViT-256 stem (current ``stem.convN.linear`` and older ``patch_embed.N.c`` names)."""
+    ours = create_hovit("S", num_classes=3, in_channels=3, img_size=32).stem.state_dict()
+    src = {}
+    for k, v in _random_like(ours).items():
+        i, part, rest = k.split(".", 2)
+        if naming == "stem":
+            src[f"stem.conv{int(i) // 2 + 1}.{'linear' if part == 'conv' else 'bn'}.{rest}"] = v
+        else:
+            src[f"patch_embed.{i}.{'c' if part == 'conv' else 'bn'}.{rest}"] = v
+    src.update({"stages.0.blocks.0.attn.qkv.linear.weight": torch.zeros(2), "head.linear.weight": torch.zeros(2),
+                "head_dist.linear.bias": torch.zeros(2)})
+    torch.save(src, tmp_path / "levit_256.pth")
+    grey = create_hovit("S", num_classes=3, in_channels=1, img_size=32, levit_weights=str(tmp_path / "levit_256.pth"))
+    first = next(k for k in src if k.endswith(("conv1.linear.weight", "0.c.weight")))
+    assert torch.allclose(grey.stem.state_dict()["0.conv.weight"], src[first].sum(1, keepdim=True))  # grey: summed
+    last = next(k for k in src if k.endswith(("conv4.bn.running_var", "6.bn.running_var")))
+    assert torch.equal(grey.stem.state_dict()["6.bn.running_var"], src[last])
+    del src[last]
+    torch.save(src, tmp_path / "broken.pth")
+    with pytest.raises(PretrainedLoadError, match="broken.pth.*missing"):
+        create_hovit("S", num_classes=3, in_channels=1, img_size=32, levit_weights=str(tmp_path / "broken.pth"))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mednext_fw.planners.classification import ImageItem
-from mednext_fw.preprocessing.classification_splits import grouping_is_meaningful, make_splits
+from mednext_fw.planners.classification_splits import grouping_is_meaningful, make_splits
 
 
 def _items(case_sizes: dict[str, int], num_classes=3) -> list[ImageItem]:
