@@ -12,6 +12,8 @@ CONSOLE_SCRIPTS = [
     "mednext_evaluate = mednext_fw.cli.evaluate:main",
     "mednext_convert = mednext_fw.cli.convert:main",
     "mednext_demo = mednext_fw.cli.demo:main",
+    "mednext_export_model = mednext_fw.cli.export_model:main",
+    "mednext_install_model = mednext_fw.cli.install_model:main",
 ]
 
 # The 2D classifiers ship in the box but are found exactly like third-party plug-ins: through
@@ -47,6 +49,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest", "pytest-timeout", "monai"],
+        # CPU runtimes for `mednext_predict --backend` and ONNX export/checks (CPU wheels; beside CPU torch).
+        "deploy": ["onnx", "onnxruntime", "openvino", "psutil"],
         # Peers for benchmarks/: they pull a CUDA build of torch, so install them in a separate venv.
         "bench": ["nnunetv2", "timm", "monai", "psutil"],
     },

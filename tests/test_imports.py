@@ -31,8 +31,10 @@ ALLOWED = {
     # Not yet as design.md wants: the demo still runs the train/predict/evaluate commands' main(), which
     # hold the time-budget and thread logic; moving that into stage functions is open work.
     "demo": {"io", "planners", "preprocessing", "network_architectures", "inference", "evaluation", "trainers", "cli"},
+    # a trained model's export/install (reads the trainer's model folder and checkpoints)
+    "deployment": {"io", "planners", "preprocessing", "network_architectures", "inference", "trainers"},
     "cli": {"io", "conversion", "planners", "preprocessing", "network_architectures", "inference", "evaluation",
-            "trainers", "demo"},
+            "trainers", "demo", "deployment"},
 }
 
 

@@ -113,12 +113,25 @@ def write_predictions_csv(path: str | Path, names: Sequence[str], probs: np.ndar
 
 def predict_to_csv(model_folder, inputs: Sequence[str | Path], output: str | Path,
                    folds: Sequence[int | str] | None = None, checkpoint: str = "final", device: str = "auto",
-                   batch_size: int = 32, progress: bool = True) -> Path:
-    """Classify every image in ``inputs``; ``output`` is a .csv file or a folder (-> predictions.csv)."""
+                   batch_size: int = 32, progress: bool = True, backend: str = "torch",
+                   part: tuple[int, int] = (1, 0)) -> Path:
+    """Classify every image in ``inputs``; ``output`` is a .csv file or a folder (-> predictions.csv).
+
+    ``backend``: where the networks' forward runs (see ``inference.backends``). ``part`` = (N, K): only
+    part K of N of the images, written to ``predictions_part<K>of<N>.csv`` so parts never collide.
+    """
+    from mednext_fw.inference.backends import wrap_networks
+    from mednext_fw.inference.parts import select_part
+
     output = Path(output)
     target = output if output.suffix.lower() == ".csv" else output / "predictions.csv"
+    if part[0] > 1:
+        target = target.with_name(f"{target.stem}_part{part[1]}of{part[0]}.csv")
     predictor = ClassificationPredictor.from_model_folder(model_folder, folds, checkpoint, device)
+    predictor.networks = wrap_networks(predictor.networks, backend, predictor.device)
     files, base = collect_images(inputs)
+    if part[0] > 1:
+        files = select_part(files, *part)
     probs = predictor.predict_files(files, batch_size, progress)
     names = [f.relative_to(base).as_posix() if base is not None else str(f) for f in files]
     return write_predictions_csv(target, names, probs, predictor.class_names)

@@ -1,0 +1,84 @@
+"""Prediction backends: torch vs OpenVINO vs ONNX Runtime on a real volume, one run, same model.
+
+Each engine predicts Colin27 1 mm (181 x 217 x 181) with full-width MedNeXt-S (seed-0 weights), patch
+128^3, step 0.5, through ``Predictor.predict_array`` (preprocessing, sliding window, TTA, export to the
+native grid) with only the network's forward on the chosen runtime; the ONNX export and runtime
+compilation are inside the clock (a user pays them once per run). Each engine runs in its own child
+process, in a rotating order per repeat. Printed: wall seconds (median [min-max]), the child's peak
+RSS, label Dice and max probability difference vs torch, the speed-up over torch, and the load.
+
+    python benchmarks/predict_backends.py --repeats 2                      # no TTA, whole volume
+    python benchmarks/predict_backends.py --tta --crop 128 128 128         # 8 flips, one tile's worth
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from deploy_common import dice, input_folder, load, make_model_folder, peak_rss_mb, run_engines, spread  # noqa: E402
+
+ENGINES = ["torch", "openvino", "onnxruntime"]
+
+
+def child(args) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from mednext_fw.inference import Predictor
+    from mednext_fw.inference.backends import wrap_networks
+    from mednext_fw.io.image_io import read_images
+
+    data, props = read_images(sorted(Path(args.input).glob("*.nii.gz")))
+    predictor = Predictor.from_model_folder(args.model, device="cpu", tta=args.tta)
+    predictor.networks = wrap_networks(predictor.networks, args.engine)
+    t0 = time.perf_counter()
+    seg, probs = predictor.predict_array(data, props)
+    wall = time.perf_counter() - t0
+    np.savez(args.out, seg=seg, prob=probs[1].astype(np.float32))
+    print(json.dumps({"wall_s": wall, **peak_rss_mb()}))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tta", action="store_true", help="mirroring TTA over the three axes (8 forwards per tile)")
+    p.add_argument("--crop", type=int, nargs=3, help="predict a centred crop (z y x voxels) of Colin27")
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--channels", type=int, default=32, help="MedNeXt-S width (32: the real one)")
+    p.add_argument("--engines", nargs="+", default=ENGINES, choices=ENGINES)
+    p.add_argument("--engine", help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--input", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.engine:
+        return child(args)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = make_model_folder(tmp / "results", args.channels)
+        images = input_folder(tmp, args.crop)
+        print(f"# {sys.argv[1:]}  start: {load()}", flush=True)
+        runs = run_engines(__file__, args, model, images, lambda e: ["--out", str(tmp / f"{e}.npz")])
+        ref = np.load(tmp / "torch.npz") if "torch" in runs else None
+        print("\n| engine | wall s, median [min-max] | peak RSS MB | speed-up vs torch | Dice vs torch | max abs dp |")
+        print("|---|---|---|---|---|---|")
+        t_torch = np.median([r["wall_s"] for r in runs.get("torch", [])]) if ref is not None else None
+        for engine, rs in runs.items():
+            walls = [r["wall_s"] for r in rs]
+            got = np.load(tmp / f"{engine}.npz")
+            d = dice(got["seg"], ref["seg"]) if ref is not None else float("nan")
+            dp = float(np.abs(got["prob"] - ref["prob"]).max()) if ref is not None else float("nan")
+            speed = f"{t_torch / np.median(walls):.2f}x" if t_torch else "-"
+            print(f"| {engine} | {spread(walls)} | {spread([r['peak_rss_mb'] for r in rs])} | {speed} | {d:.5f} | {dp:.2e} |")
+        print(f"# end: {load()}")
+
+
+if __name__ == "__main__":
+    main()

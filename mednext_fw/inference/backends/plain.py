@@ -1,0 +1,127 @@
+"""A traceable, channels-first formulation of a trained MedNeXt, for ONNX / OpenVINO export.
+
+Our MedNeXt computes on channels-last tensors with fused custom autograd ops (``fast.py``,
+``norms.py``); exporters cannot follow those (a Transpose with a negative perm, graphs that differ
+across traces). This module runs the *same math* with plain ``nn.ConvNd`` calls on the trained
+parameters, which every exporter understands. It shares the parameters of the module it wraps (no
+copy) and reads only its public parts (stem, encoder, down, bottleneck, up, decoder, heads and each
+block's dw / norm / expand / grn / compress / shortcut), taking strides, padding and kernel sizes from
+the conv modules themselves, so any topology the builder makes is followed. Parity with the fast
+forward is tested (``tests/inference/backends``).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _reduce_spatial(x: torch.Tensor, op: str) -> torch.Tensor:
+    """Mean or sum over the spatial axes one axis at a time. ONNX Runtime and OpenVINO reduce one long
+    axis with a plain fp32 running sum: over a 128^3 tile that alone put instance-norm outputs 4e-4
+    off; axis by axis (<= a few hundred terms each) it is 1e-5, like torch."""
+    for axis in range(x.dim() - 1, 1, -1):
+        x = x.mean(axis, keepdim=True) if op == "mean" else x.sum(axis, keepdim=True)
+    return x
+
+
+def _norm(x: torch.Tensor, norm: nn.Module) -> torch.Tensor:
+    """``ChannelNorm`` on (N, C, *S): 'group' = one group per channel (instance norm + affine),
+    'layer' = normalise over C at every voxel."""
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    if norm.kind == "layer":
+        centred = x - x.mean(1, keepdim=True)
+        var = centred.square().mean(1, keepdim=True)
+    else:
+        centred = x - _reduce_spatial(x, "mean")
+        var = _reduce_spatial(centred.square(), "mean")
+    y = centred * torch.rsqrt(var + norm.eps)
+    return y * norm.weight.reshape(shape) + norm.bias.reshape(shape)
+
+
+def _grn(x: torch.Tensor, grn: nn.Module) -> torch.Tensor:
+    gx = torch.sqrt(_reduce_spatial(x.square(), "sum"))
+    nx = gx / (gx.mean(1, keepdim=True) + 1e-6)
+    return x + grn.gamma * (x * nx) + grn.beta
+
+
+def _front_pad(y: torch.Tensor, conv: nn.Module) -> torch.Tensor:
+    """Transposed convs give (n-1)s - 2p + k (+ output_padding) voxels; the reference pads zeros in
+    front of each axis up to n*s, i.e. s + 2p - k - output_padding planes (0 on stride-1 axes)."""
+    n = y.dim() - 2
+    need = [s + 2 * p - k - o for s, p, k, o in zip(conv.stride, conv.padding, conv.kernel_size, conv.output_padding)]
+    if not any(need):
+        return y
+    if min(need) < 0:
+        raise ValueError(f"transposed conv {conv} overshoots its target size; cannot export")
+    pads = []
+    for axis in reversed(range(n)):  # F.pad lists the last axis first
+        pads += [need[axis], 0]
+    return F.pad(y, pads)
+
+
+def _mlp(h: torch.Tensor, block: nn.Module) -> torch.Tensor:
+    z = F.gelu(block.expand(_norm(h, block.norm)))
+    if block.grn is not None:
+        z = _grn(z, block.grn)
+    return block.compress(z)
+
+
+def _block(x: torch.Tensor, block: nn.Module) -> torch.Tensor:
+    kind = type(block).__name__
+    if kind == "MedNeXtUpBlock":
+        out = _front_pad(_mlp(block.dw(x), block), block.dw)
+        if block.shortcut is not None:
+            out = out + _front_pad(block.shortcut(x), block.shortcut)
+        return out
+    out = _mlp(block.dw(x), block)
+    if kind == "MedNeXtDownBlock":
+        return out + block.shortcut(x) if block.shortcut is not None else out
+    return out + x if block.residual else out
+
+
+def _stage(x: torch.Tensor, blocks) -> torch.Tensor:
+    for block in blocks:
+        x = _block(x, block)
+    return x
+
+
+class PlainMedNeXt(nn.Module):
+    """Channels-first MedNeXt forward on the parameters of ``net`` (full-resolution head only)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def smallest_input(self, batch: int = 1) -> tuple[int, ...]:
+        """The smallest input the network takes: each axis one voxel per total stride. The graph has no
+        shape-dependent steps, so tracing this input gives the same graph as any other (and costs a
+        tiny forward instead of a full patch's)."""
+        total = [1] * (len(self.net.stem.weight.shape) - 2)
+        for down in self.net.down:
+            total = [t * s for t, s in zip(total, down.dw.stride)]
+        return (batch, self.net.stem.in_channels, *total)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = self.net
+        x = n.stem(x)
+        skips = []
+        for enc, down in zip(n.encoder, n.down):
+            x = _stage(x, enc)
+            skips.append(x)
+            x = _block(x, down)
+        x = _stage(x, n.bottleneck)
+        for i in reversed(range(len(n.up))):
+            x = skips[i] + _block(x, n.up[i])
+            x = _stage(x, n.decoder[i])
+        return n.heads[0].proj(x)
+
+
+def exportable(net: nn.Module) -> nn.Module:
+    """The module an exporter should trace: MedNeXt through its plain formulation (full-resolution
+    logits only, whatever its deep-supervision switch says), other networks as they are."""
+    from mednext_fw.network_architectures.mednext.model import MedNeXt
+
+    if isinstance(net, MedNeXt):
+        return PlainMedNeXt(net).eval()
+    return net.eval()

@@ -1,0 +1,100 @@
+"""Run a trained network's forward on ONNX Runtime or OpenVINO behind an ``nn.Module`` face.
+
+Everything around the forward (sliding window, Gaussian weighting, TTA, fold ensembling, export,
+postprocessing, classification batching) stays the torch code it is: the predictor calls these
+modules exactly like the network they replace. The ONNX graph is made lazily on the first call, from
+the input it gets (so no caller has to say the patch size), via ``onnx_export.onnx_bytes``.
+
+Threads follow ``torch.get_num_threads()`` when the runtime is built, so ``--threads`` and the
+tests' single-thread setting apply to every backend alike. OpenVINO is pinned to fp32 inference
+(its CPU plug-in may otherwise choose bf16 on CPUs that have it) and compiled per input shape
+(static shapes are its fast path; sliding-window tiles all share one shape).
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import torch
+from torch import nn
+
+from mednext_fw.errors import UserError
+from mednext_fw.inference.backends.onnx_export import INPUT, onnx_bytes
+
+RUNTIMES = ("onnxruntime", "openvino")
+_MODULE = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+
+
+class BackendUnavailableError(UserError, ValueError):
+    """The requested runtime is not installed."""
+
+
+def is_available(runtime: str) -> bool:
+    return importlib.util.find_spec(_MODULE[runtime]) is not None
+
+
+class RuntimeNetwork(nn.Module):
+    """``forward(x)`` of ``net`` computed by ``runtime``; the torch module is kept only to export it."""
+
+    def __init__(self, net: nn.Module, runtime: str, threads: int | None = None):
+        super().__init__()
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime '{runtime}'; choose one of {RUNTIMES}")
+        if not is_available(runtime):
+            raise BackendUnavailableError(
+                f"backend '{runtime}' is not installed: pip install '{_MODULE[runtime]}' (or mednext_fw[deploy])")
+        self.runtime = runtime
+        self.threads = int(threads or torch.get_num_threads())
+        self._torch_net = [net.eval()]  # a list: not a submodule, so .to()/.state_dict() leave it alone
+        self._onnx: bytes | None = None
+        self._sessions: dict = {}
+
+    def extra_repr(self) -> str:
+        return f"runtime={self.runtime}, threads={self.threads}, network={type(self._torch_net[0]).__name__}"
+
+    def _graph(self, shape) -> bytes:
+        if self._onnx is None:
+            self._onnx = onnx_bytes(self._torch_net[0], shape)
+        return self._onnx
+
+    def _session(self, shape: tuple[int, ...]):
+        key = shape if self.runtime == "openvino" else None  # ORT runs the dynamic graph as is
+        if key not in self._sessions:
+            build = _openvino_model if self.runtime == "openvino" else _ort_session
+            self._sessions[key] = build(self._graph(shape), shape, self.threads)
+        return self._sessions[key]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+        run = self._session(tuple(array.shape))
+        return torch.from_numpy(run(array)).to(x.device)
+
+
+def _ort_session(graph: bytes, shape, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+    return lambda a: session.run(None, {INPUT: a})[0]
+
+
+def _openvino_model(graph: bytes, shape, threads: int):
+    import io
+
+    import openvino as ov
+
+    model = ov.convert_model(io.BytesIO(graph))
+    model.reshape({model.inputs[0]: ov.PartialShape(list(shape))})
+    compiled = ov.Core().compile_model(model, "CPU", {
+        "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    out = compiled.outputs[0]
+
+    def run(a: np.ndarray) -> np.ndarray:
+        request.infer({0: a})
+        return np.array(request.get_tensor(out).data, copy=True)  # the request reuses its buffer
+
+    return run
