@@ -27,6 +27,7 @@ from mednext_fw.planners.fingerprint import Fingerprint
 from mednext_fw.planners.memory_model import activation_elements
 from mednext_fw.planners.plans import Configuration, Plans
 from mednext_fw.planners.spacing import median_shape_at
+from mednext_fw.planners.topology import plan_topology
 
 # Training throughput of one core, in kept activation elements per second for MedNeXt-S at width 8
 # (measured: 6.5-7.4e7 for 32^3 and 48^3 patches, batch 2, 1 thread, fwd + DS loss + bwd + AdamW),
@@ -200,6 +201,9 @@ def _apply(cfg: Configuration, choice: CpuChoice, forced_variant: str | None, bu
     cfg.spacing = [float(v) for v in choice.spacing]
     cfg.median_image_size = [int(v) for v in choice.median]
     cfg.patch_size = [int(v) for v in choice.patch]
+    # the topology follows the CPU spacing and patch (sides are multiples of 16: any planned stride fits)
+    topo = plan_topology(cfg.spacing, cfg.patch_size, cfg.network.kernel_size)
+    cfg.network.strides, cfg.network.kernel_sizes = topo.strides, topo.kernel_sizes
     cfg.batch_size = CPU_BATCH
     if not forced_variant:
         cfg.network.variant = "S"

@@ -2,9 +2,13 @@
 
 Rules (nnU-Net's, with MedNeXt's own memory model in place of the U-Net's):
 - target spacing: ``spacing.target_spacing`` (or ``--spacing``); the coarsest axis goes first.
+- topology (``topology.plan_topology``): per stage, an axis is downsampled only while its spacing is
+  <= 2x the finest and its feature map stays >= 4 voxels; kernel 1 on an axis > 2x the finest; at
+  most 4 stages (the reference's). Isotropic spacing and a patch >= 64 give the reference MedNeXt.
 - patch: shaped like 1/spacing with the volume of 256^3 (2048^2 in 2D), clipped to the median image,
-  sides rounded up to multiples of 16; then the side with the largest patch/median ratio shrinks by 16
-  until two samples fit the memory budget.
+  topology planned for it, sides rounded up to multiples of their axis's total stride; then the side
+  with the largest patch/median ratio shrinks by its total stride (topology re-planned) until two
+  samples fit the memory budget. Memory comes from the network's own estimate (``memory_model``).
 - batch: as many samples as fit, at most 5% of the dataset's voxels per batch, at least 2.
 - variant (compound scaling, largest first): the data allow a variant by the dataset size in units of
   128^3 training voxels (``DATA_UNITS_FOR``: <50 -> S, <200 -> B, <1000 -> M, else L); the budget
@@ -26,11 +30,13 @@ from mednext_fw.network_architectures.mednext.configs import get_variant
 from mednext_fw.planners.fingerprint import Fingerprint
 from mednext_fw.planners.memory_model import max_batch_size
 from mednext_fw.planners.plans import Configuration, NetworkPlan, Plans
+from mednext_fw.planners.topology import RULE as TOPOLOGY_RULE
+from mednext_fw.planners.topology import Topology, plan_topology, round_patch
 from mednext_fw.planners.spacing import ANISOTROPY_THRESHOLD, median_shape_at, target_spacing, transpose_for
 from mednext_fw.planners.normalization_choice import scheme_for_channel
 
 PLANS_NAME = "mednextPlans"
-DIVISOR = 16
+MIN_PATCH_SIDE = 8  # the memory loop never shrinks a side below this
 REF_VOLUME = {3: 256 ** 3, 2: 2048 ** 2}  # starting patch volume (nnU-Net's)
 VARIANT_REF_VOLUME = {3: 128 ** 3, 2: 512 ** 2}  # the patch a variant must mostly keep (MedNeXt's 128^3)
 VARIANT_ORDER = ("L", "M", "B", "S")
@@ -54,10 +60,18 @@ class _Patch:
     patch: list[int]
     batch: int
     reference: list[int]
+    topology: Topology
 
 
-def _round_up(v: float) -> int:
-    return int(max(DIVISOR, DIVISOR * np.ceil(v / DIVISOR)))
+def _fit_topology(spacing: Sequence[float], patch: Sequence[float], kernel_size: int) -> tuple[list[int], Topology]:
+    """Plan the topology for ``patch`` and round the patch to it; re-plan once if rounding changed the
+    sizes enough to allow another stage (rounding only ever grows sides)."""
+    topo = plan_topology(spacing, patch, kernel_size)
+    rounded = round_patch(patch, topo)
+    again = plan_topology(spacing, rounded, kernel_size)
+    if again != topo and all(r % t == 0 for r, t in zip(rounded, again.total_strides)):
+        topo = again
+    return rounded, topo
 
 
 def plan_patch(variant: str, spacing: Sequence[float], median: Sequence[int], dataset_voxels: float,
@@ -65,19 +79,24 @@ def plan_patch(variant: str, spacing: Sequence[float], median: Sequence[int], da
     """``dataset_voxels``: median image voxels (3D, even for the 2d configuration) x number of cases."""
     dim = len(spacing)
     inv = 1.0 / np.asarray(spacing, float)
-    shaped = lambda volume: [_round_up(min(s, m)) for s, m in  # noqa: E731
-                             zip(inv * (volume / np.prod(inv)) ** (1 / dim), median)]
-    patch, reference = shaped(REF_VOLUME[dim]), shaped(VARIANT_REF_VOLUME[dim])
+    shaped = lambda volume: [min(s, m) for s, m in zip(inv * (volume / np.prod(inv)) ** (1 / dim), median)]  # noqa: E731
+    patch, topo = _fit_topology(spacing, shaped(REF_VOLUME[dim]), kernel_size)
+    reference = _fit_topology(spacing, shaped(VARIANT_REF_VOLUME[dim]), kernel_size)[0]
     budget = budget_gb * 2 ** 30
-    kw = dict(kernel_size=kernel_size, in_channels=in_channels, num_classes=num_classes)
-    while max_batch_size(variant, patch, budget, **kw) < 2:
-        ratios = [p / m if p > DIVISOR else -1 for p, m in zip(patch, median)]
+    kw = dict(in_channels=in_channels, num_classes=num_classes)
+    fits = lambda p, t: max_batch_size(variant, p, budget, strides=t.strides, kernel_sizes=t.kernel_sizes, **kw)  # noqa: E731
+    for _ in range(1000):  # each pass shrinks one side: bounded by the patch's size
+        if fits(patch, topo) >= 2:
+            break
+        steps = topo.total_strides
+        ratios = [p / m if p - t >= MIN_PATCH_SIDE else -1 for p, m, t in zip(patch, median, steps)]
         if max(ratios) < 0:
             break  # the smallest patch; the budget is simply too small
-        patch[int(np.argmax(ratios))] -= DIVISOR
-    fit = max_batch_size(variant, patch, budget, **kw)
+        axis = int(np.argmax(ratios))
+        patch[axis] -= steps[axis]
+        patch, topo = _fit_topology(spacing, patch, kernel_size)
     cap = int(round(BATCH_CAP_FRACTION * dataset_voxels / np.prod(patch, dtype=float)))
-    return _Patch(patch, max(min(fit, cap), 2), reference)
+    return _Patch(patch, max(min(fits(patch, topo), cap), 2), reference, topo)
 
 
 def choose_variant(units: float, plan_for, forced: str | None, notes: list[str], tag: str) -> tuple[str, _Patch]:
@@ -108,6 +127,7 @@ def plan_experiment(dataset_name: str, fp: Fingerprint, dataset: DatasetJson,
         full_sp = target_spacing(fp.spacings, fp.shapes_after_crop)
         notes.append(f"target spacing {[round(s, 4) for s in full_sp]} (file order): median of the case spacings"
                      " with nnU-Net's anisotropy rule")
+    notes.append(TOPOLOGY_RULE)
     fwd, bwd = transpose_for(full_sp)
     t = lambda v: [v[a] for a in fwd]  # noqa: E731
     median_full = t(median_shape_at(fp.spacings, fp.shapes_after_crop, full_sp))
@@ -121,13 +141,17 @@ def plan_experiment(dataset_name: str, fp: Fingerprint, dataset: DatasetJson,
     def make(name: str, spacing: list[float], median: list[int], notes: list[str] = notes) -> Configuration:
         plan_for = lambda v: plan_patch(v, spacing, median, dataset_voxels, opt.gpu_memory_gb, kernel, **common)  # noqa: E731
         variant, p = choose_variant(units, plan_for, opt.variant, notes, name)
-        notes.append(f"{name}: patch {p.patch} (multiples of {DIVISOR}), batch {p.batch} "
-                     f"(>= 2, <= {BATCH_CAP_FRACTION:.0%} of the dataset's voxels) for {opt.gpu_memory_gb} GB")
+        notes.append(f"{name}: topology: {p.topology.describe(spacing, p.patch)}")
+        notes.append(f"{name}: patch {p.patch} (multiples of the per-axis total stride "
+                     f"{p.topology.total_strides}), batch {p.batch} (>= 2, <= {BATCH_CAP_FRACTION:.0%} of the "
+                     f"dataset's voxels) for {opt.gpu_memory_gb} GB")
         return Configuration(
             name=name, dim=len(spacing), spacing=[float(s) for s in spacing], patch_size=p.patch,
             batch_size=int(p.batch), median_image_size=[int(m) for m in median], normalization=schemes,
             use_mask_for_norm=mask, network=NetworkPlan(variant=variant, kernel_size=kernel,
-                                                        checkpointing=get_variant(variant).checkpointing),
+                                                        checkpointing=get_variant(variant).checkpointing,
+                                                        strides=p.topology.strides,
+                                                        kernel_sizes=p.topology.kernel_sizes),
             data_identifier=f"{PLANS_NAME}_{name}", batch_dice=True, mirror_axes=list(range(len(spacing))),
             anisotropy_threshold=ANISOTROPY_THRESHOLD)
 

@@ -18,6 +18,10 @@ class PlansError(UserError, ValueError):
     pass
 
 
+class PlanEditError(PlansError):
+    """A plans.json value that cannot work (a hand edit or an override); the message names the key."""
+
+
 def _from_dict(cls, d: dict[str, Any], where: str):
     names = {f.name for f in fields(cls)}
     unknown = set(d) - names
@@ -36,10 +40,29 @@ class NetworkPlan:
     deep_supervision: bool = True
     checkpointing: bool = False  # gradient checkpointing (M/L default on)
     kwargs: dict[str, Any] = field(default_factory=dict)  # extra builder arguments
+    # The planned topology (MedNeXt): per down-sampling stage a stride per axis (1 or 2), per level a
+    # kernel size per axis. None: the reference's 4 stages of stride 2 with kernel_size everywhere.
+    strides: list[list[int]] | None = None
+    kernel_sizes: list[list[int]] | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "network") -> "NetworkPlan":
         return _from_dict(cls, d, where)
+
+    def builder_kwargs(self) -> dict[str, Any]:
+        """Topology arguments for the network builder (none for the reference topology)."""
+        out: dict[str, Any] = {}
+        if self.strides is not None:
+            out["strides"] = [list(s) for s in self.strides]
+        if self.kernel_sizes is not None:
+            out["kernel_sizes"] = [list(k) for k in self.kernel_sizes]
+        return out
+
+    def with_kernel_size(self, k: int) -> None:
+        """Change the kernel (e.g. ``-k 5``): every planned kernel side > 1 becomes ``k``."""
+        self.kernel_size = int(k)
+        if self.kernel_sizes is not None:
+            self.kernel_sizes = [[int(k) if v > 1 else 1 for v in level] for level in self.kernel_sizes]
 
 
 @dataclass
@@ -81,7 +104,39 @@ class Configuration:
     def from_dict(cls, d: dict[str, Any], where: str = "configuration") -> "Configuration":
         d = dict(d)
         d["network"] = NetworkPlan.from_dict(d.get("network", {}), f"{where}.network")
-        return _from_dict(cls, d, where)
+        config = _from_dict(cls, d, where)
+        config.validate(where)
+        return config
+
+    def validate(self, where: str = "configuration") -> None:
+        """Refuse a topology that cannot run, naming the key: strides other than 1/2, lists of the
+        wrong length, a patch side that is not a multiple of its axis's total stride."""
+        net = self.network
+        if self.task != "segmentation" or not net.name.startswith("mednext"):
+            return
+        from mednext_fw.network_architectures.mednext.topology import (TopologyError, check_divisible,
+                                                                        normalise_topology, reference_topology)
+        key = f"{where}.network"
+        if net.strides is None and net.kernel_sizes is None:  # plans written before topologies were planned
+            net_strides, net_kernels = reference_topology(self.dim, net.kernel_size)
+            net = NetworkPlan(**{**asdict(net), "strides": net_strides, "kernel_sizes": net_kernels})
+        if net.strides is None or net.kernel_sizes is None:
+            missing = "strides" if net.strides is None else "kernel_sizes"
+            raise PlanEditError(f"{key}.{missing}: missing; give both {key}.strides and {key}.kernel_sizes "
+                                f"(or remove both for the reference topology)")
+        try:
+            strides, kernels = normalise_topology(net.strides, net.kernel_sizes, self.dim, key)
+        except TopologyError as exc:
+            raise PlanEditError(str(exc)) from None
+        if max(max(k) for k in kernels) != net.kernel_size:
+            raise PlanEditError(f"{key}.kernel_size = {net.kernel_size} disagrees with {key}.kernel_sizes (largest "
+                                f"{max(max(k) for k in kernels)}); change both (kernel_size is the largest kernel)")
+        if len(self.patch_size) != self.dim:
+            raise PlanEditError(f"{where}.patch_size = {self.patch_size}: needs {self.dim} sides")
+        try:
+            check_divisible(self.patch_size, strides, f"{where}.patch_size")
+        except TopologyError as exc:
+            raise PlanEditError(f"{exc}; change {where}.patch_size or {key}.strides") from None
 
 
 @dataclass

@@ -78,7 +78,7 @@ def effective_configuration(config: Configuration, spec: SegmentationSpec) -> Co
     if spec.variant is not None:
         cfg.network.variant = spec.variant.upper()
     if spec.kernel_size is not None:
-        cfg.network.kernel_size = int(spec.kernel_size)
+        cfg.network.with_kernel_size(int(spec.kernel_size))
     if spec.patch_size is not None:
         patch = [int(p) for p in spec.patch_size]
         if len(patch) != cfg.dim or any(p < 1 for p in patch):
@@ -89,6 +89,7 @@ def effective_configuration(config: Configuration, spec: SegmentationSpec) -> Co
             raise ExperimentError(f"--batch-size must be >= 1, got {spec.batch_size}")
         cfg.batch_size = int(spec.batch_size)
     cfg.network.kwargs = {**cfg.network.kwargs, **spec.network_kwargs}
+    cfg.validate(f"configuration '{cfg.name}' with the command-line overrides")
     return cfg
 
 

@@ -32,9 +32,6 @@ from mednext_fw.trainers.registry import TRAINERS
 from mednext_fw.trainers.settings import TrainingSettings
 from mednext_fw.trainers.weights import init_from_pretrained, init_from_upkern
 
-DEFAULT_DS_LEVELS = 5  # MedNeXt supervises the full resolution and its four down-sampled decoder levels
-
-
 @TRAINERS.register("MedNeXtTrainer")
 class MedNeXtTrainer(BaseTrainer):
     trainer_name = "MedNeXtTrainer"
@@ -67,7 +64,7 @@ class MedNeXtTrainer(BaseTrainer):
         cfg, net = self.exp.config, self.exp.config.network
         kwargs = dict(in_channels=self.exp.dataset.num_channels, num_classes=num_outputs(self.exp.dataset),
                       variant=net.variant, kernel_size=net.kernel_size, deep_supervision=net.deep_supervision,
-                      dim=cfg.dim, checkpointing=net.checkpointing, **net.kwargs)
+                      dim=cfg.dim, checkpointing=net.checkpointing, **{**net.builder_kwargs(), **net.kwargs})
         return {"name": net.name, "kwargs": kwargs}
 
     def memory_format(self) -> torch.memory_format | None:
@@ -83,12 +80,14 @@ class MedNeXtTrainer(BaseTrainer):
             init_from_pretrained(network, Path(self.spec.pretrained), self.logger.log)
 
     def deep_supervision_scales(self) -> list[tuple[float, ...]] | None:
+        """The network's outputs and their scale per axis, as the network declares them (a network
+        that declares none has one full-resolution output)."""
         if not self.deep_supervision:
             return None
         declared = getattr(ckpt_io.unwrap(self.network), "deep_supervision_scales", None)
         if declared:
             return [tuple(float(v) for v in s) for s in declared]
-        return [(0.5 ** i,) * self.exp.config.dim for i in range(DEFAULT_DS_LEVELS)]
+        return [(1.0,) * self.exp.config.dim]
 
     # ------------------------------------------------------------------ loss
     def build_loss(self) -> nn.Module:

@@ -17,7 +17,7 @@ def test_dataset001_end_to_end(brain_raw, roots):
         assert (out / name).is_file()
     plans = Plans.load(out / "plans.json")
     cfg = plans.configurations["3d_fullres"]
-    assert cfg.spacing == [2.0, 2.0, 2.0] and cfg.patch_size == [80, 112, 80] and cfg.network.variant == "S"
+    assert cfg.spacing == [2.0, 2.0, 2.0] and cfg.patch_size == [80, 112, 96] and cfg.network.variant == "S"
     cases = sorted(p.name[:-7] for p in (brain_raw / "labelsTr").iterdir())
     for c in cases:
         data = np.load(out / cfg.data_identifier / f"{c}.npy", mmap_mode="r")

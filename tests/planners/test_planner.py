@@ -27,14 +27,14 @@ def test_dataset001(brain_fp, tmp_path):
     assert full.spacing == [2.0, 2.0, 2.0] and plans.transpose_forward == [0, 1, 2]
     # per-case shapes after crop at 2 mm: medians (90, 108, 90)
     assert full.median_image_size == [90, 108, 90]
-    # 1/spacing is isotropic (256^3 start) -> clipped to the median, rounded up to 16: [96, 112, 96];
-    # S does not fit batch 2 in 8 GB there; shrink the side with the largest patch/median ratio:
-    # 96/90 (axis 0) -> 80, then axis 2 (96/90 > 112/108) -> 80, which fits.
+    # 1/spacing is isotropic (256^3 start) -> clipped to the median [90, 108, 90]; every side >= 64 allows
+    # the reference topology (4 x stride 2, total 16): rounded up to [96, 112, 96]. S does not fit batch 2
+    # in 8 GB there; shrink the side with the largest patch/median ratio (96/90, axis 0 first) by 16 -> fits.
+    assert full.network.strides == [[2, 2, 2]] * 4 and full.network.kernel_sizes == [[3, 3, 3]] * 5
     assert training_memory_bytes("S", [96, 112, 96], 2) > 8 * GiB
-    assert training_memory_bytes("S", [80, 112, 96], 2) > 8 * GiB
-    assert training_memory_bytes("S", [80, 112, 80], 2) <= 8 * GiB
-    assert full.patch_size == [80, 112, 80] and all(p % 16 == 0 for p in full.patch_size)
-    # 5% cap: 0.05 * 5 * 90*108*90 / (80*112*80) = 0.31 -> raised to the minimum 2
+    assert training_memory_bytes("S", [80, 112, 96], 2) <= 8 * GiB
+    assert full.patch_size == [80, 112, 96]
+    # 5% cap: 0.05 * 5 * 90*108*90 / (80*112*96) = 0.25 -> raised to the minimum 2
     assert full.batch_size == 2
     # 5 cases x 874800 voxels = 2.1 units of 128^3 < 50 -> S, kernel 3, no checkpointing
     assert (full.network.variant, full.network.kernel_size, full.network.checkpointing) == ("S", 3, False)
@@ -57,7 +57,9 @@ def test_overrides(brain_fp):
     assert full.spacing == [1.0, 1.0, 1.0] and full.median_image_size == [181, 216, 180]
     assert (full.network.variant, full.network.kernel_size, full.network.checkpointing) == ("L", 5, True)
     assert all(p % 16 == 0 for p in full.patch_size) and full.batch_size >= 2
-    assert training_memory_bytes("L", full.patch_size, 2, kernel_size=5) <= 24 * GiB
+    assert full.network.kernel_sizes[0] == [5, 5, 5]
+    assert training_memory_bytes("L", full.patch_size, 2, strides=full.network.strides,
+                                 kernel_sizes=full.network.kernel_sizes) <= 24 * GiB
 
 
 def test_anisotropic_5mm_slices(tmp_path, shared_data):
@@ -80,7 +82,9 @@ def test_anisotropic_5mm_slices(tmp_path, shared_data):
     # median z spacing 7 > 3 x 2 mm (median in-plane) and 3 x 26 slices < 90 -> 10th percentile 6.6
     assert full.spacing == pytest.approx([6.6, 2.0, 2.0])
     assert full.normalization == ["ct"]
-    assert all(p % 16 == 0 for p in full.patch_size) and full.patch_size[0] < full.patch_size[1]
+    # 6.6 mm vs 2 mm: the slice axis is kept (stride 1, kernel 1) at the first stage
+    assert full.network.strides[0] == [1, 2, 2] and full.network.kernel_sizes[0] == [1, 3, 3]
+    assert full.patch_size[0] < full.patch_size[1]
     assert full.batch_size >= 2 and full.network.variant == "S"
     assert plans.configurations["2d"].spacing == [2.0, 2.0]
 

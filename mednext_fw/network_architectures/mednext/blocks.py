@@ -5,9 +5,10 @@ and default initialisation are exactly the reference's (parameter counts and che
 one to one); the forward uses them functionally: 1x1 convs become GEMMs over the last dim, the
 depthwise convs run on a channels-last view (see ``fast.py``), nothing is ever permuted back.
 
-Shape conventions follow the reference: the down block halves even sizes (stride 2, padding k//2);
-the up block's transposed conv gives 2n-1 voxels per axis, and the result (main path and shortcut)
-gets one zero plane in front of every spatial axis to reach 2n.
+Kernel sizes and strides are per axis (an int means the same on every axis). Shape conventions
+follow the reference on every stride-2 axis: the down block halves even sizes (padding k//2); the
+up block's transposed conv gives 2n-1 voxels, and the result (main path and shortcut) gets one zero
+plane in front of that axis to reach 2n. A stride-1 axis keeps its size and gets no plane.
 """
 from __future__ import annotations
 
@@ -15,14 +16,25 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from typing import Sequence
+
 from mednext_fw.network_architectures.mednext.fast import (
     depthwise_conv,
     depthwise_conv_transpose,
     to_channels_first_view,
+    to_channels_last_view,
 )
 from mednext_fw.network_architectures.mednext.norms import GRN, ChannelNorm
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+PerAxis = int | Sequence[int]
+
+
+def per_axis(value: PerAxis, dim: int) -> tuple[int, ...]:
+    out = (int(value),) * dim if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(out) != dim:
+        raise ValueError(f"expected {dim} per-axis values, got {list(out)}")
+    return out
 _CONV_T = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 
 
@@ -37,29 +49,27 @@ def _pointwise_transposed(x: torch.Tensor, conv: nn.Module, bias: bool = True) -
 
 
 class MedNeXtBlock(nn.Module):
-    """Depthwise k^d conv -> norm -> 1x1 expand -> GELU [-> GRN] -> 1x1 compress [+ input]."""
+    """Depthwise k_1 x .. x k_d conv -> norm -> 1x1 expand -> GELU [-> GRN] -> 1x1 compress [+ input]."""
 
-    def __init__(self, in_channels: int, out_channels: int, exp_r: int, kernel_size: int, dim: int = 3,
+    def __init__(self, in_channels: int, out_channels: int, exp_r: int, kernel_size: PerAxis, dim: int = 3,
                  residual: bool = True, norm: str = "group", grn: bool = False):
         super().__init__()
         if residual and in_channels != out_channels:
             raise ValueError("a residual MedNeXt block needs in_channels == out_channels")
         self.residual = residual
         self.dim = dim
-        self.kernel_size = kernel_size
-        self.dw = self._make_depthwise(in_channels, kernel_size, dim)
+        self.kernel_size = per_axis(kernel_size, dim)
+        self.padding = tuple(k // 2 for k in self.kernel_size)
+        self.stride = (1,) * dim
+        self.dw = _CONV[dim](in_channels, in_channels, self.kernel_size, padding=self.padding, groups=in_channels)
         self.norm = ChannelNorm(in_channels, norm)
         self.expand = _CONV[dim](in_channels, exp_r * in_channels, kernel_size=1)
         self.grn = GRN(exp_r * in_channels, dim) if grn else None
         self.compress = _CONV[dim](exp_r * in_channels, out_channels, kernel_size=1)
 
-    @staticmethod
-    def _make_depthwise(channels: int, kernel_size: int, dim: int) -> nn.Module:
-        return _CONV[dim](channels, channels, kernel_size, stride=1, padding=kernel_size // 2, groups=channels)
-
     def _spatial(self, x: torch.Tensor) -> torch.Tensor:
-        y = depthwise_conv(to_channels_first_view(x), self.dw.weight, self.dw.bias, 1, self.kernel_size // 2)
-        return y.movedim(1, -1)
+        y = depthwise_conv(to_channels_first_view(x), self.dw.weight, self.dw.bias, self.stride, self.padding)
+        return to_channels_last_view(y)
 
     def _mlp(self, h: torch.Tensor, extra_bias: torch.Tensor | None = None) -> torch.Tensor:
         z = self.norm.norm_then_linear(h, self.expand.weight.flatten(1), self.expand.bias)
@@ -78,44 +88,49 @@ class MedNeXtBlock(nn.Module):
 
 
 class MedNeXtDownBlock(MedNeXtBlock):
-    """Block with a stride-2 depthwise conv; optional 1x1 stride-2 conv shortcut."""
+    """Block with a strided depthwise conv; optional 1x1 strided conv shortcut."""
 
-    def __init__(self, in_channels: int, out_channels: int, exp_r: int, kernel_size: int, dim: int = 3,
-                 residual: bool = True, norm: str = "group", grn: bool = False):
+    def __init__(self, in_channels: int, out_channels: int, exp_r: int, kernel_size: PerAxis, dim: int = 3,
+                 residual: bool = True, norm: str = "group", grn: bool = False, stride: PerAxis = 2):
         super().__init__(in_channels, out_channels, exp_r, kernel_size, dim, False, norm, grn)
-        self.dw = _CONV[dim](in_channels, in_channels, kernel_size, stride=2, padding=kernel_size // 2,
+        self.stride = per_axis(stride, dim)
+        self.dw = _CONV[dim](in_channels, in_channels, self.kernel_size, stride=self.stride, padding=self.padding,
                              groups=in_channels)
-        self.shortcut = _CONV[dim](in_channels, out_channels, kernel_size=1, stride=2) if residual else None
+        self.shortcut = _CONV[dim](in_channels, out_channels, kernel_size=1, stride=self.stride) if residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = depthwise_conv(to_channels_first_view(x), self.dw.weight, self.dw.bias, 2, self.kernel_size // 2)
-        out = self._mlp(h.movedim(1, -1))
+        out = self._mlp(self._spatial(x))
         if self.shortcut is not None:
-            sub = x[(slice(None),) + (slice(None, None, 2),) * self.dim]
+            sub = x[(slice(None),) + tuple(slice(None, None, s) for s in self.stride)]
             out = out + _pointwise(sub, self.shortcut)
         return out
 
 
 class MedNeXtUpBlock(MedNeXtBlock):
-    """Block with a stride-2 depthwise transposed conv, front zero pad; optional transposed shortcut."""
+    """Block with a strided depthwise transposed conv, front zero pad on stride-2 axes; optional
+    transposed shortcut."""
 
-    def __init__(self, in_channels: int, out_channels: int, exp_r: int, kernel_size: int, dim: int = 3,
-                 residual: bool = True, norm: str = "group", grn: bool = False):
+    def __init__(self, in_channels: int, out_channels: int, exp_r: int, kernel_size: PerAxis, dim: int = 3,
+                 residual: bool = True, norm: str = "group", grn: bool = False, stride: PerAxis = 2):
         super().__init__(in_channels, out_channels, exp_r, kernel_size, dim, False, norm, grn)
-        self.dw = _CONV_T[dim](in_channels, in_channels, kernel_size, stride=2, padding=kernel_size // 2,
+        self.stride = per_axis(stride, dim)
+        self.dw = _CONV_T[dim](in_channels, in_channels, self.kernel_size, stride=self.stride, padding=self.padding,
                                groups=in_channels)
-        self.shortcut = _CONV_T[dim](in_channels, out_channels, kernel_size=1, stride=2) if residual else None
+        self.shortcut = _CONV_T[dim](in_channels, out_channels, kernel_size=1, stride=self.stride) if residual else None
+        # F.pad lists the last axis first; channels-last tensors end with C (never padded)
+        self._pad = (0, 0) + tuple(v for s in reversed(self.stride) for v in ((1, 0) if s == 2 else (0, 0)))
+        self._on_grid = (slice(None),) + tuple(slice(1, None, 2) if s == 2 else slice(None) for s in self.stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = depthwise_conv_transpose(to_channels_first_view(x), self.dw.weight, self.dw.bias, 2,
-                                     self.kernel_size // 2)
-        # The shortcut is a 1x1 stride-2 transposed conv: its bias covers the whole (2n-1)^d grid,
-        # its weights only every second voxel; fold the bias into the main path.
+        h = depthwise_conv_transpose(to_channels_first_view(x), self.dw.weight, self.dw.bias, self.stride,
+                                     self.padding)
+        # The shortcut is a 1x1 strided transposed conv: its bias covers the whole grid, its weights
+        # only every stride-th voxel; fold the bias into the main path.
         has_short = self.shortcut is not None
-        body = self._mlp(h.movedim(1, -1), self.shortcut.bias if has_short else None)
-        out = F.pad(body, (0, 0) + (1, 0) * self.dim)  # one zero plane in front of each spatial axis
+        body = self._mlp(to_channels_last_view(h), self.shortcut.bias if has_short else None)
+        out = F.pad(body, self._pad)  # one zero plane in front of each stride-2 axis
         if has_short:
-            out[(slice(None),) + (slice(1, None, 2),) * self.dim] += _pointwise_transposed(x, self.shortcut, False)
+            out[self._on_grid] += _pointwise_transposed(x, self.shortcut, False)
         return out
 
 

@@ -141,28 +141,46 @@ def to_reference_state_dict(state: Mapping[str, torch.Tensor]) -> dict:
     return out
 
 
+def _level_kernels(state: Mapping[str, torch.Tensor], n: int) -> list[tuple[int, ...]]:
+    """Per level, the depthwise kernel shape of its first block (down/up blocks use their level's kernel)."""
+    out = []
+    for lvl in range(n + 1):
+        keys = ([f"encoder.{lvl}.0.dw.weight", f"down.{lvl}.dw.weight"] if lvl < n else
+                ["bottleneck.0.dw.weight"])
+        key = next((k for k in keys if k in state), None)
+        out.append(tuple(state[key].shape[2:]) if key else out[-1])
+    return out
+
+
 def arch_from_state_dict(state: Mapping[str, torch.Tensor], norm: str = "group") -> MedNeXtArch:
-    """Rebuild the architecture from an (our-named) state dict. The norm kind is not visible in shapes."""
+    """Rebuild the architecture from an (our-named) state dict. The norm kind is not visible in shapes, and
+    neither are strides: every down-sampling is taken as stride 2 on every axis (the reference's)."""
     try:
         stem = state["stem.weight"]
         c, in_ch = stem.shape[:2]
-        counts = [len({k.split(".")[2] for k in state if k.startswith(f"encoder.{i}.")}) for i in range(4)]
+        dim = stem.dim() - 2
+        n = len({k.split(".")[1] for k in state if k.startswith("down.")})
+        counts = [len({k.split(".")[2] for k in state if k.startswith(f"encoder.{i}.")}) for i in range(n)]
         counts.append(len({k.split(".")[1] for k in state if k.startswith("bottleneck.")}))
-        counts += [len({k.split(".")[2] for k in state if k.startswith(f"decoder.{i}.")}) for i in (3, 2, 1, 0)]
-        exp = [state[f"down.{i}.expand.weight"].shape[0] // (c << i) for i in range(4)]
-        dec = [state[f"up.{i}.expand.weight"].shape[0] // (c << (i + 1)) for i in range(4)]
+        counts += [len({k.split(".")[2] for k in state if k.startswith(f"decoder.{i}.")}) for i in reversed(range(n))]
+        exp = [state[f"down.{i}.expand.weight"].shape[0] // (c << i) for i in range(n)]
+        dec = [state[f"up.{i}.expand.weight"].shape[0] // (c << (i + 1)) for i in range(n)]
         exp_r = tuple(state[f"encoder.{i}.0.expand.weight"].shape[0] // (c << i) if counts[i] else exp[i]
-                      for i in range(4))
-        bott = state["bottleneck.0.expand.weight"].shape[0] // (c << 4) if counts[4] else exp[3]
-        exp_r = exp_r + (bott,) + tuple(dec[i] for i in (3, 2, 1, 0))
+                      for i in range(n))
+        bott = state["bottleneck.0.expand.weight"].shape[0] // (c << n) if counts[n] else exp[n - 1]
+        exp_r = exp_r + (bott,) + tuple(dec[i] for i in reversed(range(n)))
         down = tuple(exp)
+        kernels = _level_kernels(state, n)
+        uniform = len(set(kernels)) == 1 and len(set(kernels[0])) == 1
         return MedNeXtArch(
             in_channels=int(in_ch), num_classes=int(state["heads.0.proj.weight"].shape[1]), n_channels=int(c),
-            exp_r=exp_r, block_counts=tuple(counts), kernel_size=int(state["down.0.dw.weight"].shape[-1]),
-            dim=stem.dim() - 2, deep_supervision="heads.1.proj.weight" in state, norm=norm,
+            exp_r=exp_r, block_counts=tuple(counts), kernel_size=max(max(k) for k in kernels),
+            dim=dim, deep_supervision="heads.1.proj.weight" in state, norm=norm,
             grn=any(k.endswith("grn.gamma") for k in state),
             residual_up_down="down.0.shortcut.weight" in state,
-            down_exp_r=None if down == exp_r[1:5] else down,
+            down_exp_r=None if down == exp_r[1:n + 1] else down,
+            strides=None if n == 4 and uniform else ((2,) * dim,) * n,
+            kernel_sizes=None if n == 4 and uniform else tuple(kernels),
         )
     except (KeyError, IndexError) as exc:
         raise CheckpointImportError(f"state dict is not a complete MedNeXt: missing {exc}") from exc

@@ -19,6 +19,7 @@ Tensors here are logical (N, C, *spatial) views whose memory is channels-last, a
 from __future__ import annotations
 
 import itertools
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,14 +29,20 @@ _CONV = {2: F.conv2d, 3: F.conv3d}
 _CONV_T = {2: F.conv_transpose2d, 3: F.conv_transpose3d}
 
 
+# Explicit non-negative permutations (not movedim(-1, ..)): they trace and export (ONNX) as one Transpose.
 def to_channels_first_view(x: torch.Tensor) -> torch.Tensor:
     """(N, *S, C) contiguous -> (N, C, *S) view with channels-last strides (no copy)."""
-    return x.movedim(-1, 1)
+    return x.permute(0, x.dim() - 1, *range(1, x.dim() - 1))
+
+
+def to_channels_last_view(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, *S) -> (N, *S, C) view (no copy)."""
+    return x.permute(0, *range(2, x.dim()), 1)
 
 
 def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     """(N, C, *S) of any memory layout -> contiguous (N, *S, C) (no copy when already channels-last)."""
-    return x.movedim(1, -1).contiguous()
+    return to_channels_last_view(x).contiguous()
 
 
 _CHUNK_BYTES = 8 * 2**20
@@ -64,29 +71,31 @@ def _correlate(inp: torch.Tensor, kernel: torch.Tensor, n_out: list[int], dim: i
     return total[(0, slice(None)) + tuple(slice(0, o) for o in n_out)]
 
 
-def _weight_grad(inp: torch.Tensor, kernel: torch.Tensor, padding: int, dilation: int, out_size: int,
-                 dim: int) -> torch.Tensor:
+def _weight_grad(inp: torch.Tensor, kernel: torch.Tensor, padding: Sequence[int], dilation: Sequence[int],
+                 out_size: Sequence[int], dim: int) -> torch.Tensor:
     """out[c, o] = sum_n sum_v inp_pad[n, c, o + dilation * v] * kernel[n, c, v]  -> (C, 1, k..).
 
-    Dilated convs with a huge weight hit a slow, memory-hungry path, so dilation 2 is split into
-    its polyphase parts: offsets o = 2q + r read inp_pad[2(v + q) + r], an undilated correlation
-    of the parity-r sub-grid of the input with the kernel.
+    All arguments per axis. Dilated convs with a huge weight hit a slow, memory-hungry path, so a
+    dilation of 2 is split into its polyphase parts: offsets o = 2q + r read inp_pad[2(v + q) + r],
+    an undilated correlation of the parity-r sub-grid of the input with the kernel.
     """
-    inp = F.pad(inp, (padding, padding) * dim)
-    if dilation == 1:
-        return _correlate(inp, kernel, [out_size] * dim, dim).unsqueeze(1)
-    out = inp.new_zeros((inp.shape[1],) + (out_size,) * dim)
-    for parity in itertools.product(range(dilation), repeat=dim):
-        grid = (slice(None), slice(None)) + tuple(slice(r, None, dilation) for r in parity)
+    inp = F.pad(inp, tuple(v for p in reversed(padding) for v in (p, p)))
+    if all(d == 1 for d in dilation):
+        return _correlate(inp, kernel, list(out_size), dim).unsqueeze(1)
+    out = inp.new_zeros((inp.shape[1],) + tuple(out_size))
+    for parity in itertools.product(*(range(d) for d in dilation)):
+        grid = (slice(None), slice(None)) + tuple(slice(r, None, d) for r, d in zip(parity, dilation))
         part = inp[grid].contiguous(memory_format=_CL[dim])
-        n_out = [-(-(out_size - r) // dilation) for r in parity]
+        n_out = [-(-(o - r) // d) for o, r, d in zip(out_size, parity, dilation)]
+        if min(n_out) <= 0:  # a kernel side smaller than the dilation (e.g. 1) has no odd offsets
+            continue
         out[grid[1:]] = _correlate(part, kernel, n_out, dim)
     return out.unsqueeze(1)
 
 
 class _DepthwiseConv(Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, stride: int, padding: int):
+    def forward(ctx, x, weight, bias, stride: tuple[int, ...], padding: tuple[int, ...]):
         dim = x.dim() - 2
         ctx.save_for_backward(x, weight)
         ctx.conf = (stride, padding, dim, weight.dtype, bias is not None)
@@ -103,14 +112,14 @@ class _DepthwiseConv(Function):
         spatial = tuple(range(2, 2 + dim))
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            if stride == 1:
+            if all(s == 1 for s in stride):
                 gx = _CONV[dim](gy, w.flip(spatial), padding=padding, groups=channels)
             else:
-                produced = [(m - 1) * stride - 2 * padding + w.shape[2 + i] for i, m in enumerate(gy.shape[2:])]
+                produced = [(m - 1) * s - 2 * p + k for m, s, p, k in zip(gy.shape[2:], stride, padding, w.shape[2:])]
                 out_pad = [s - p for s, p in zip(x.shape[2:], produced)]
                 gx = _CONV_T[dim](gy, w, stride=stride, padding=padding, output_padding=out_pad, groups=channels)
         if ctx.needs_input_grad[1]:
-            gw = _weight_grad(x, gy, padding, stride, weight.shape[2], dim).to(wdtype)
+            gw = _weight_grad(x, gy, padding, stride, weight.shape[2:], dim).to(wdtype)
         if has_bias and ctx.needs_input_grad[2]:
             gb = gy.sum((0,) + spatial).to(wdtype)
         return gx, gw, gb, None, None
@@ -118,7 +127,7 @@ class _DepthwiseConv(Function):
 
 class _DepthwiseConvTranspose(Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, stride: int, padding: int):
+    def forward(ctx, x, weight, bias, stride: tuple[int, ...], padding: tuple[int, ...]):
         dim = x.dim() - 2
         ctx.save_for_backward(x, weight)
         ctx.conf = (stride, padding, dim, weight.dtype, bias is not None)
@@ -135,26 +144,36 @@ class _DepthwiseConvTranspose(Function):
         if ctx.needs_input_grad[0]:
             gx = _CONV[dim](gy, weight.to(x.dtype), stride=stride, padding=padding, groups=channels)
         if ctx.needs_input_grad[1]:
-            gw = _weight_grad(gy, x, padding, stride, weight.shape[2], dim).to(wdtype)
+            gw = _weight_grad(gy, x, padding, stride, weight.shape[2:], dim).to(wdtype)
         if has_bias and ctx.needs_input_grad[2]:
             gb = gy.sum((0,) + tuple(range(2, 2 + dim))).to(wdtype)
         return gx, gw, gb, None, None
 
 
 def _use_native(x: torch.Tensor) -> bool:
-    return x.device.type != "cpu"
+    """Native ops off the CPU, and without autograd (inference, tracing, ONNX export): the custom
+    functions only change the backward, so a forward-only call gains nothing from them."""
+    return x.device.type != "cpu" or not torch.is_grad_enabled()
 
 
-def depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int, padding: int):
-    """Depthwise conv on a (N, C, *S) tensor; same result as ``F.convNd(..., groups=C)``."""
+def _per_axis(value: int | Sequence[int], dim: int) -> tuple[int, ...]:
+    return (int(value),) * dim if isinstance(value, int) else tuple(int(v) for v in value)
+
+
+def depthwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int | Sequence[int],
+                   padding: int | Sequence[int]):
+    """Depthwise conv on a (N, C, *S) tensor; same result as ``F.convNd(..., groups=C)``. ``stride`` and
+    ``padding`` are ints or per-axis sequences."""
+    stride, padding = _per_axis(stride, x.dim() - 2), _per_axis(padding, x.dim() - 2)
     if _use_native(x):
         return _CONV[x.dim() - 2](x, weight, bias, stride=stride, padding=padding, groups=x.shape[1])
     return _DepthwiseConv.apply(x, weight, bias, stride, padding)
 
 
-def depthwise_conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
-                             padding: int):
+def depthwise_conv_transpose(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                             stride: int | Sequence[int], padding: int | Sequence[int]):
     """Depthwise transposed conv on a (N, C, *S) tensor; same result as ``F.conv_transposeNd(..., groups=C)``."""
+    stride, padding = _per_axis(stride, x.dim() - 2), _per_axis(padding, x.dim() - 2)
     if _use_native(x):
         return _CONV_T[x.dim() - 2](x, weight, bias, stride=stride, padding=padding, groups=x.shape[1])
     return _DepthwiseConvTranspose.apply(x, weight, bias, stride, padding)

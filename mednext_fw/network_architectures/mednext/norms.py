@@ -45,7 +45,9 @@ class ChannelNorm(nn.Module):
         n, c = x.shape[0], x.shape[-1]
         flat = x.reshape(n, -1, c)
         dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
-        out = _InstanceNormLinear.apply(flat, self.weight, self.bias, weight, bias, self.eps, dtype)
+        args = (flat, self.weight, self.bias, weight, bias, self.eps, dtype)
+        # without autograd (inference, tracing) the plain ops, no autograd.Function node
+        out = _InstanceNormLinear.apply(*args) if torch.is_grad_enabled() else _norm_linear(*args)[0]
         return out.reshape(*x.shape[:-1], weight.shape[0])
 
 
@@ -65,6 +67,26 @@ def _gemm(a: torch.Tensor, b: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
     return add
 
 
+def _norm_linear(x, norm_w, norm_b, weight, bias, eps: float, dtype: torch.dtype):
+    """The fused forward: (output, (mean, rstd, scale, shift, w_eff)) for the backward."""
+    with torch.autocast(x.device.type, enabled=False):
+        acc = torch.promote_types(x.dtype, torch.float32)
+        xf = x.to(acc)
+        size = x.shape[1]
+        mean = xf.sum(1) / size  # (N, C); sum-based: var_mean is ~10x slower on this layout
+        var = _centred_square_sum(xf, mean) / size
+        rstd = torch.rsqrt(var + eps)
+        scale = norm_w.to(acc) * rstd
+        shift = norm_b.to(acc) - mean * scale
+        w32 = weight.to(acc)
+        w_eff = w32.unsqueeze(0) * scale.unsqueeze(1)  # (N, C_out, C)
+        b_eff = shift @ w32.t() + bias.to(acc)  # (N, C_out)
+        xd = x.to(dtype)
+        out = b_eff.to(dtype).unsqueeze(1).expand(x.shape[0], size, -1).contiguous()
+        _gemm(xd, w_eff.to(dtype).transpose(1, 2), out)
+    return out, (mean, rstd, scale, shift, w_eff)
+
+
 class _InstanceNormLinear(Function):
     """linear(instance_norm(x) * w + beta, W, b) on (N, S, C) with the norm folded into W, b.
 
@@ -75,22 +97,8 @@ class _InstanceNormLinear(Function):
 
     @staticmethod
     def forward(ctx, x, norm_w, norm_b, weight, bias, eps: float, dtype: torch.dtype):
-        with torch.autocast(x.device.type, enabled=False):
-            acc = torch.promote_types(x.dtype, torch.float32)
-            xf = x.to(acc)
-            size = x.shape[1]
-            mean = xf.sum(1) / size  # (N, C); sum-based: var_mean is ~10x slower on this layout
-            var = _centred_square_sum(xf, mean) / size
-            rstd = torch.rsqrt(var + eps)
-            scale = norm_w.to(acc) * rstd
-            shift = norm_b.to(acc) - mean * scale
-            w32 = weight.to(acc)
-            w_eff = w32.unsqueeze(0) * scale.unsqueeze(1)  # (N, C_out, C)
-            b_eff = shift @ w32.t() + bias.to(acc)  # (N, C_out)
-            xd = x.to(dtype)
-            out = b_eff.to(dtype).unsqueeze(1).expand(x.shape[0], size, -1).contiguous()
-            _gemm(xd, w_eff.to(dtype).transpose(1, 2), out)
-        ctx.save_for_backward(x, norm_w, weight, mean, rstd, scale, shift, w_eff)
+        out, saved = _norm_linear(x, norm_w, norm_b, weight, bias, eps, dtype)
+        ctx.save_for_backward(x, norm_w, weight, *saved)
         return out
 
     @staticmethod

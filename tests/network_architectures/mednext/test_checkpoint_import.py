@@ -93,3 +93,16 @@ def test_reference_checkpoint_errors(tmp_path):
     torch.save({"state_dict": to_reference_state_dict(src.state_dict())}, good)
     with pytest.raises(CheckpointImportError, match="shape mismatch"):
         load_reference_checkpoint(good, create_mednext("S", 1, 5, n_channels=4, block_counts=1))
+
+
+def test_arch_from_state_dict_reads_levels_and_per_axis_kernels():
+    from mednext_fw.network_architectures.mednext import arch_from_state_dict
+    from mednext_fw.network_architectures.mednext.model import MedNeXt
+
+    net = create_mednext("B", 1, 3, deep_supervision=True, n_channels=4, strides=[[2, 2, 2], [2, 2, 2]],
+                         kernel_sizes=[[1, 3, 3], [3, 3, 3], [3, 3, 3]])
+    arch = arch_from_state_dict(net.state_dict())
+    assert arch.kernel_sizes == ((1, 3, 3), (3, 3, 3), (3, 3, 3)) and arch.exp_r == (2, 3, 4, 3, 2)
+    MedNeXt(arch).load_state_dict(net.state_dict())  # strides are not in the weights: taken as 2
+    ref = create_mednext("B", 1, 3, deep_supervision=True, n_channels=4)
+    assert arch_from_state_dict(ref.state_dict()) == ref.arch

@@ -31,3 +31,20 @@ def test_matches_autograd_of_native_ops(dim, kernel, stride, transposed, chunked
     gy = torch.randn_like(ref)
     for g_ours, g_ref in zip(torch.autograd.grad(ours, (x, w, b), gy), torch.autograd.grad(ref, (x, w, b), gy)):
         torch.testing.assert_close(g_ours, g_ref)
+
+
+@pytest.mark.parametrize("kernel,stride", [((1, 3, 3), (1, 2, 2)), ((3, 5, 1), (2, 1, 2)), ((1, 3, 3), (1, 1, 1))])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_per_axis_kernels_and_strides_match_autograd(kernel, stride, transposed):
+    torch.manual_seed(0)
+    c = 3
+    x = _channels_last((2, c, 4, 6, 8) if transposed else (2, c, 6, 8, 10))
+    w = torch.randn((c, 1) + kernel, dtype=torch.double, requires_grad=True)
+    b = torch.randn(c, dtype=torch.double, requires_grad=True)
+    pad = tuple(k // 2 for k in kernel)
+    ours = (depthwise_conv_transpose if transposed else depthwise_conv)(x, w, b, stride, pad)
+    ref = (F.conv_transpose3d if transposed else F.conv3d)(x, w, b, stride=stride, padding=pad, groups=c)
+    torch.testing.assert_close(ours, ref)
+    gy = torch.randn_like(ref)
+    for g_ours, g_ref in zip(torch.autograd.grad(ours, (x, w, b), gy), torch.autograd.grad(ref, (x, w, b), gy)):
+        torch.testing.assert_close(g_ours, g_ref)

@@ -99,3 +99,67 @@ def test_checkpointing_only_when_training_with_grad(monkeypatch):
     assert not calls
     net(x)
     assert calls and all(kw.get("use_reentrant") is False for kw in calls)
+
+
+ANISO = dict(strides=[[1, 2, 2], [1, 2, 2], [2, 2, 2]], kernel_sizes=[[1, 3, 3], [1, 3, 3], [3, 3, 3], [3, 3, 3]])
+
+
+def test_planned_topology_shapes_scales_and_backward():
+    net = _net(3, deep_supervision=True, **ANISO)
+    assert net.arch.exp_r == (2,) * 7 and len(net.down) == len(net.up) == 3 and len(net.heads) == 4
+    assert net.input_divisor == [2, 8, 8]
+    assert net.deep_supervision_scales == [(1, 1, 1), (1, .5, .5), (1, .25, .25), (.5, .125, .125)]
+    assert tuple(net.encoder[0][0].dw.weight.shape[2:]) == (1, 3, 3)
+    assert tuple(net.down[2].dw.weight.shape[2:]) == (3, 3, 3) and net.down[0].stride == (1, 2, 2)
+    x = torch.randn(2, 2, 6, 24, 40)  # sides that are not multiples of 16
+    outs = net(x)
+    assert [tuple(o.shape[2:]) for o in outs] == [tuple(int(s * f) for s, f in zip(x.shape[2:], sc))
+                                                   for sc in net.deep_supervision_scales]
+    sum(o.square().mean() for o in outs).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+    net.deep_supervision = False
+    assert net.deep_supervision_scales == [(1, 1, 1)]
+    with pytest.raises(ValueError, match=r"per-axis total stride \[2, 8, 8\]"):
+        net(torch.randn(1, 2, 6, 24, 36))
+
+
+def test_up_block_pads_only_stride_2_axes():
+    net = _net(3, **ANISO)
+    x = torch.randn(1, 4, 3, 5, 8)  # channels-last, level 1 (8 ch) -> level 0 (4 ch), stride (1, 2, 2)
+    with torch.no_grad():
+        y = net.up[0](x)
+    assert y.shape == (1, 4, 6, 10, 4)
+    assert y[:, :, 0].abs().max() == 0 and y[:, :, :, 0].abs().max() == 0 and y[:, 0].abs().max() > 0
+
+
+def test_explicit_reference_topology_is_the_reference():
+    default = _net(3, deep_supervision=True)
+    explicit = _net(3, deep_supervision=True, strides=[[2, 2, 2]] * 4, kernel_sizes=[[3, 3, 3]] * 5)
+    assert {k: v.shape for k, v in default.state_dict().items()} == \
+        {k: v.shape for k, v in explicit.state_dict().items()}
+    explicit.load_state_dict(default.state_dict())
+    x = torch.randn(1, 2, 16, 32, 16)
+    with torch.no_grad():
+        for a, b in zip(default(x), explicit(x)):
+            torch.testing.assert_close(a, b)
+
+
+def test_impossible_topologies_are_named():
+    with pytest.raises(ValueError, match=r"strides\[1\] = \[1, 3, 2\]: every stride must be 1 or 2"):
+        _net(3, strides=[[2, 2, 2], [1, 3, 2]], kernel_sizes=[[3, 3, 3]] * 3)
+    with pytest.raises(ValueError, match="kernel_sizes: needs 3 levels"):
+        _net(3, strides=[[2, 2, 2], [2, 2, 2]], kernel_sizes=[[3, 3, 3]] * 2)
+    with pytest.raises(ValueError, match=r"strides\[0\] = \[2, 2\]: needs 3 values"):
+        _net(3, strides=[[2, 2]], kernel_sizes=[[3, 3, 3]] * 2)
+    with pytest.raises(ValueError, match="odd"):
+        _net(3, strides=[[2, 2, 2]], kernel_sizes=[[3, 3, 3], [1, 2, 3]])
+    with pytest.raises(ValueError, match="disagrees with kernel_sizes"):
+        _net(3, kernel_size=5, strides=[[2, 2, 2]], kernel_sizes=[[3, 3, 3]] * 2)
+    with pytest.raises(ValueError, match="exp_r needs 5 entries"):
+        _net(3, exp_r=[2] * 7, strides=[[2, 2, 2]] * 2, kernel_sizes=[[3, 3, 3]] * 3)
+
+
+def test_2d_topology():
+    net = _net(2, deep_supervision=True, strides=[[2, 2], [1, 2]], kernel_sizes=[[3, 3], [3, 3], [1, 3]])
+    outs = net(torch.randn(1, 2, 8, 12))
+    assert [tuple(o.shape[2:]) for o in outs] == [(8, 12), (4, 6), (4, 3)]

@@ -40,3 +40,19 @@ def test_clear_errors_on_mismatch():
         upkern_init(create_mednext("S", 1, 3, kernel_size=5, **TINY), no_ds)
     report = upkern_init(create_mednext("S", 1, 3, kernel_size=5, **TINY), no_ds, strict=False)
     assert sorted(report.missing) == [f"heads.{i}.proj.{p}" for i in range(1, 5) for p in ("bias", "weight")]
+
+
+def test_anisotropic_kernels_grow_only_where_above_one():
+    topo = dict(strides=[[1, 2, 2], [2, 2, 2]])
+    torch.manual_seed(0)
+    k3 = create_mednext("S", 1, 3, kernel_sizes=[[1, 3, 3], [3, 3, 3], [3, 3, 3]], **topo, **TINY)
+    k5 = create_mednext("S", 1, 3, kernel_sizes=[[1, 5, 5], [5, 5, 5], [5, 5, 5]], **topo, **TINY)
+    report = upkern_init(k5, k3)
+    src, dst = k3.state_dict(), k5.state_dict()
+    assert tuple(dst["encoder.0.0.dw.weight"].shape[2:]) == (1, 5, 5)
+    assert len(report.interpolated) == 5 + 2 + 2  # 5 stages of one block, 2 down and 2 up blocks
+    # the 1-sized slice axis is copied; the in-plane 3x3 grows to 5x5 exactly as a 2D UpKern would
+    expected = F.interpolate(src["encoder.0.0.dw.weight"][:, :, 0], size=(5, 5), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(dst["encoder.0.0.dw.weight"][:, :, 0], expected)
+    with torch.no_grad():
+        assert k5(torch.randn(1, 1, 4, 16, 8))[0].shape == (1, 3, 4, 16, 8)
