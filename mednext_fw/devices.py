@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from mednext_fw.errors import UserError
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 # Left free on a GPU when planning from its free memory: the CUDA context of other processes may
 # grow, and the allocator fragments. 10% of the card, at least 1 GiB.
@@ -23,7 +25,7 @@ GPU_MARGIN_MIN_GB = 1.0
 GIB = 2 ** 30
 
 
-class DeviceError(ValueError):
+class DeviceError(UserError, ValueError):
     """A requested device is not there (reported to the user in one line)."""
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 import math
 import re
 
+from mednext_fw.errors import UserError
 
-class DurationError(ValueError):
+
+class DurationError(UserError, ValueError):
     """An unreadable or non-positive duration."""
 
 

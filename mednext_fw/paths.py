@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mednext_fw.errors import UserError
+
 _ROOTS = {
     "raw": ("MEDNEXT_raw", "nnUNet_raw"),
     "preprocessed": ("MEDNEXT_preprocessed", "nnUNet_preprocessed"),
@@ -16,7 +18,7 @@ _ROOTS = {
 }
 
 
-class PathNotSetError(RuntimeError):
+class PathNotSetError(UserError, RuntimeError):
     """A data root was needed but neither of its environment variables is set."""
 
 

@@ -11,8 +11,10 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterable
 
+from mednext_fw.errors import UserError
 
-class RegistryError(KeyError):
+
+class RegistryError(UserError, KeyError):
     def __str__(self) -> str:  # KeyError would otherwise print the message with quotes
         return str(self.args[0])
 

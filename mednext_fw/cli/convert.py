@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from pathlib import Path
 
 from mednext_fw import paths
-from mednext_fw.conversion import ConversionError, btcv_plan, folders_plan, msd_plan, write_dataset
-from mednext_fw.io.dataset_json import DatasetJsonError
+from mednext_fw.cli.common import run_command
+from mednext_fw.conversion import btcv_plan, folders_plan, msd_plan, write_dataset
+from mednext_fw.errors import UserError
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -57,28 +59,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_command("mednext_convert", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    output = args.output if args.output is not None else paths.raw_root(True)
+    if args.format == "btcv":
+        plan = btcv_plan(args.src, name=args.name)
+    elif args.format == "msd":
+        plan = msd_plan(args.src, name=args.name)
+    else:
+        plan = folders_plan(args.images, args.labels, args.name, channel_names=args.channel_names,
+                            labels_json=args.labels_json, test_images_dir=args.test_images)
     try:
-        output = args.output if args.output is not None else paths.raw_root(True)
-        if args.format == "btcv":
-            plan = btcv_plan(args.src, name=args.name)
-        elif args.format == "msd":
-            plan = msd_plan(args.src, name=args.name)
-        else:
-            plan = folders_plan(args.images, args.labels, args.name, channel_names=args.channel_names,
-                                labels_json=args.labels_json, test_images_dir=args.test_images)
         target = write_dataset(plan, output, dataset_id=args.dataset_id, link=args.link,
                                overwrite=args.overwrite, verify=not args.no_verify,
                                num_processes=max(1, args.num_processes))
-    except (ConversionError, DatasetJsonError, paths.PathNotSetError) as exc:
-        print(f"mednext_convert: error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # e.g. an unwritable output root or a full disk
-        print(f"mednext_convert: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # an unwritable output root or a full disk is the user's to fix, not a bug
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+            raise
+        raise UserError(f"{exc.filename or output}: {exc.strerror or exc}") from exc
     print(f"{target}: {len(plan.training)} training case(s), {len(plan.test)} test case(s), "
           f"{plan.dataset.num_channels} channel(s), labels {plan.dataset.labels}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

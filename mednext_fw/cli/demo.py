@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mednext_fw.cli.common import run_command
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -25,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_command("mednext_demo", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     from mednext_fw.demo import pipeline
 
     workdir = args.workdir.resolve()

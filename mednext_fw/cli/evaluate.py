@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-from mednext_fw.cli.hardware import add_threads_flag
 from collections import Counter
 from pathlib import Path
+
+from mednext_fw.cli.common import run_command
+from mednext_fw.cli.hardware import add_threads_flag
+from mednext_fw.errors import UsageError
+from mednext_fw.io.atomic import sweep_temporaries
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance-mm", type=float, default=1.0, help="NSD tolerance in mm (default 1.0)")
     p.add_argument("-o", dest="output", type=Path, default=None, help="summary JSON (default PRED/summary.json)")
     p.add_argument("--csv", type=Path, default=None, help="per-case CSV (default PRED/summary.csv)")
-    p.add_argument("-np", "--num-workers", dest="num_processes", type=int, default=None,
+    p.add_argument("-np", "--num-workers", "--num-processes", dest="num_processes", type=int, default=None,
                    help="worker processes (default: the usable cores, at most 4)")
     add_threads_flag(p)
     p.add_argument("--no-surface", action="store_true", help="skip NSD/HD95/ASSD (overlap metrics only)")
@@ -46,9 +49,9 @@ def _parse_regions(values: list[str]) -> list[tuple[int, ...]]:
         try:
             region = tuple(int(x) for x in v.split(",") if x.strip())
         except ValueError:
-            raise ValueError(f"label '{v}' is not an integer or a comma-separated list of integers") from None
+            raise UsageError(f"label '{v}' is not an integer or a comma-separated list of integers") from None
         if not region:
-            raise ValueError(f"empty label '{v}'")
+            raise UsageError(f"empty label '{v}'")
         regions.append(region)
     return regions
 
@@ -78,7 +81,7 @@ def _from_dataset(query: str):
     raw = paths.raw_root()
     ds = DatasetJson.load(raw / find_dataset(query, roots=[raw]) / "dataset.json")
     if ds.task == "classification":
-        raise ValueError(f"dataset {query} is a classification dataset; mednext_evaluate scores segmentations")
+        raise UsageError(f"dataset {query} is a classification dataset; mednext_evaluate scores segmentations")
     return ds.foreground_regions, ds.ignore_label, ds.file_ending
 
 
@@ -97,11 +100,11 @@ def _classification(args: argparse.Namespace) -> int:
         raw = paths.raw_root()
         ds = DatasetJson.load(raw / find_dataset(args.dataset, roots=[raw]) / "dataset.json")
         if ds.task != "classification":
-            raise ValueError(f"dataset {args.dataset} is a {ds.task} dataset; a predictions CSV needs a "
+            raise UsageError(f"dataset {args.dataset} is a {ds.task} dataset; a predictions CSV needs a "
                              "classification dataset")
         names, regex = ds.class_names, ds.extra.get("case_id_regex", DEFAULT_CASE_REGEX)
     elif args.labels is not None:
-        raise ValueError("-l lists segmentation labels; for a classification CSV give -d DATASET or nothing")
+        raise UsageError("-l lists segmentation labels; for a classification CSV give -d DATASET or nothing")
     summary = evaluate_classification(args.ref, args.pred, names, regex)
     out = args.output or args.pred.with_name("summary.json")
     write_json_atomic(summary, out)
@@ -116,46 +119,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.pred.suffix.lower() != ".csv" and args.dataset is None and args.labels is None:
         parser.error("one of the arguments -d -l is required (unless -pred is a classification CSV)")
     if args.pred.suffix.lower() == ".csv":
-        from mednext_fw.evaluation.classification_files import ClassificationEvaluationError
-        from mednext_fw.io.dataset_json import DatasetJsonError
-        from mednext_fw.io.lookup import DatasetNotFoundError
-        from mednext_fw.paths import PathNotSetError
+        return run_command("mednext_evaluate", lambda: _classification(args))
+    return run_command("mednext_evaluate", lambda: _run(args))
 
-        try:
-            return _classification(args)
-        except (ValueError, ClassificationEvaluationError, DatasetJsonError, DatasetNotFoundError,
-                PathNotSetError) as exc:
-            print(f"mednext_evaluate: error: {exc}", file=sys.stderr)
-            return 1
+
+def _run(args: argparse.Namespace) -> int:
     from mednext_fw.cli.hardware import check_counts, use_threads
     from mednext_fw.evaluation import evaluate_folders, format_table
-    from mednext_fw.io.image_io import ImageReadError
-    from mednext_fw.io.lookup import DatasetNotFoundError
-    from mednext_fw.paths import PathNotSetError
 
-    try:
-        check_counts(args)
-        use_threads("cpu", args.threads, workers=0)
-        if args.dataset is not None:
-            if args.ignore_label is not None:
-                raise ValueError("-il/--ignore-label goes with -l; with -d the ignore label comes from dataset.json")
-            regions, ignore, ending = _from_dataset(args.dataset)
-        else:
-            regions, ignore, ending = _parse_regions(args.labels), args.ignore_label, _infer_file_ending(args.ref)
-        if args.num_processes is not None and args.num_processes < 1:
-            raise ValueError(f"-np must be >= 1, got {args.num_processes}")
-        summary = evaluate_folders(
-            args.ref, args.pred, regions, ending, ignore_label=ignore, tolerance_mm=args.tolerance_mm,
-            output_json=args.output or args.pred / "summary.json", output_csv=args.csv or args.pred / "summary.csv",
-            num_processes=args.num_processes, surface=not args.no_surface,
-        )
-    except (ValueError, ImageReadError, DatasetNotFoundError, PathNotSetError) as exc:
-        print(f"mednext_evaluate: error: {exc}", file=sys.stderr)
-        return 1
+    check_counts(args)
+    use_threads("cpu", args.threads, workers=0)
+    if args.dataset is not None:
+        if args.ignore_label is not None:
+            raise UsageError("-il/--ignore-label goes with -l; with -d the ignore label comes from dataset.json")
+        regions, ignore, ending = _from_dataset(args.dataset)
+    else:
+        regions, ignore, ending = _parse_regions(args.labels), args.ignore_label, _infer_file_ending(args.ref)
+    if args.num_processes is not None and args.num_processes < 1:
+        raise UsageError(f"-np must be >= 1, got {args.num_processes}")
+    output_json, output_csv = args.output or args.pred / "summary.json", args.csv or args.pred / "summary.csv"
+    for folder in {output_json.parent, output_csv.parent}:  # what a killed earlier run left half-written
+        sweep_temporaries(folder, recursive=False)
+    summary = evaluate_folders(
+        args.ref, args.pred, regions, ending, ignore_label=ignore, tolerance_mm=args.tolerance_mm,
+        output_json=output_json, output_csv=output_csv,
+        num_processes=args.num_processes, surface=not args.no_surface,
+    )
     print(format_table(summary))
-    print(f"summary: {args.output or args.pred / 'summary.json'}\nper case: {args.csv or args.pred / 'summary.csv'}")
+    print(f"summary: {output_json}\nper case: {output_csv}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

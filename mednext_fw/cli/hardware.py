@@ -9,6 +9,7 @@ import argparse
 import os
 
 from mednext_fw.devices import DEVICE_CHOICES, CpuShare
+from mednext_fw.errors import UserError
 
 
 def add_device_flag(p, default: str = "auto") -> None:
@@ -23,7 +24,7 @@ def add_threads_flag(p) -> None:
                         "other processes and its own workers)")
 
 
-class FlagError(ValueError):
+class FlagError(UserError, ValueError):
     """A hardware flag out of range (reported in one line)."""
 
 

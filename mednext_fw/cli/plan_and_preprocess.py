@@ -2,37 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-from pathlib import Path
 
 from mednext_fw import paths
-from mednext_fw.io.dataset_json import DatasetJson, DatasetJsonError
-from mednext_fw.io.image_io import ImageReadError
-from mednext_fw.io.integrity import IntegrityError, verify_dataset
-from mednext_fw.io.lookup import DatasetNotFoundError, find_dataset
-from mednext_fw.planners.fingerprint import Fingerprint, extract_fingerprint
-from mednext_fw.cli.hardware import FlagError, add_device_flag, add_threads_flag, check_counts, use_threads
-from mednext_fw.devices import DeviceError
-from mednext_fw.durations import DurationError, parse_duration
-from mednext_fw.io.labels import num_outputs
-from mednext_fw.planners.device_budget import detect_budget, fit_plans_to_cpu
-from mednext_fw.planners.planner import PlannerOptions, plan_experiment
-from mednext_fw.planners.plans import Plans, PlansError
-from mednext_fw.planners.splits import SplitsError, ensure_splits
-from mednext_fw.planners.classification import ClassificationDataError
-from mednext_fw.preprocessing.parallel import WorkerDiedError
-from mednext_fw.preprocessing.preprocessor import (copy_gt_segmentations, prepare_config_folder,
-                                                   preprocess_configuration)
-
-CONFIGS = ("2d", "3d_fullres", "3d_lowres")
-USER_ERRORS = (paths.PathNotSetError, DatasetNotFoundError, IntegrityError, DatasetJsonError, ImageReadError,
-               PlansError, SplitsError, WorkerDiedError, ClassificationDataError, DeviceError, DurationError,
-               FlagError)
-
-
-class UsageError(ValueError):
-    pass
+from mednext_fw.cli.common import run_command
+from mednext_fw.cli.hardware import add_device_flag, add_threads_flag, check_counts, use_threads
+from mednext_fw.durations import parse_duration
+from mednext_fw.errors import UsageError
+from mednext_fw.io.dataset_json import DatasetJson
+from mednext_fw.io.lookup import find_dataset
+from mednext_fw.preprocessing.run import CONFIGS, PreprocessOptions, plan_and_preprocess
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,97 +60,35 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError(f"--gpu-memory-gb must be > 1, got {args.gpu_memory_gb}")
 
 
-def _log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def _plans(name: str, raw_dir: Path, out: Path, dataset: DatasetJson, args) -> Plans:
-    fp_path, plans_path = out / "fingerprint.json", out / "plans.json"
-    fp = Fingerprint.load(fp_path) if fp_path.is_file() else None
-    if fp is None:
-        fp = extract_fingerprint(raw_dir, dataset, args.num_processes)
-        fp.save(fp_path)
-        _log(f"wrote {fp_path}")
-    overrides = (args.spacing or args.model or args.kernel_size or args.gpu_memory_gb is not None or args.time_budget
-                 or args.device != "auto" or args.lowres)
-    if plans_path.is_file() and not overrides:
-        _log(f"using the existing {plans_path} (edit it, or pass --clean / planning flags to re-plan)")
-        return Plans.load(plans_path)
-    budget_s = args.time_budget_s
-    device = detect_budget(args.device, args.gpu_memory_gb, budget_s)
-    opts = PlannerOptions(gpu_memory_gb=device.memory_gb, variant=args.model, kernel_size=args.kernel_size,
-                          spacing=args.spacing[::-1] if args.spacing else None, notes=list(device.notes),
-                          force_lowres=args.lowres)
-    plans = plan_experiment(name, fp, dataset, opts)
-    if device.device == "cpu":
-        fit_plans_to_cpu(plans, fp, device, dataset.num_channels, num_outputs(dataset), args.model,
-                         keep_lowres=args.lowres)
-    if budget_s:
-        for config in plans.configurations.values():
-            config.extra["time_budget"] = args.time_budget
-    if plans_path.is_file():  # keep configurations a user added by hand
-        for k, v in Plans.load(plans_path).configurations.items():
-            plans.configurations.setdefault(k, v)
-    plans.save(plans_path)
-    _log(f"wrote {plans_path}")
-    for note in plans.planner_notes:
-        _log(f"  {note}")
-    return plans
-
-
-def run_segmentation(dataset_name: str, args: argparse.Namespace) -> None:
-    raw_dir = paths.raw_root() / dataset_name
-    dataset = DatasetJson.load(raw_dir / "dataset.json") if args.no_verify else \
-        verify_dataset(raw_dir, args.num_processes)
-    out = paths.preprocessed_root() / dataset_name
-    if args.clean and out.is_dir():
-        for p in out.iterdir():
-            if p.name != "splits_final.json":
-                shutil.rmtree(p) if p.is_dir() else p.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    dataset.save(out / "dataset.json")
-    plans = _plans(dataset_name, raw_dir, out, dataset, args)
-    if len(Fingerprint.load(out / "fingerprint.json").case_ids) >= 2:
-        _, msg = ensure_splits(out / "splits_final.json", Fingerprint.load(out / "fingerprint.json").case_ids)
-        _log(msg)
-    else:
-        _log("only 1 training case: no cross-validation splits written (train with fold 'all')")
-    if args.no_pp:
-        return
-    copy_gt_segmentations(raw_dir, out, dataset)
-    for name in args.configurations:
-        if name not in plans.configurations:
-            _log(f"{name}: not in the plans (not needed for this dataset), skipped")
-            continue
-        config = plans.configurations[name]
-        wiped = prepare_config_folder(out / config.data_identifier, plans, config)
-        if wiped:
-            _log(wiped)
-        done_now, skipped = preprocess_configuration(raw_dir, out, plans, config, dataset, args.num_processes)
-        _log(f"{name}: {done_now} case(s) preprocessed, {skipped} already done -> {out / config.data_identifier}")
+def _options(args: argparse.Namespace) -> PreprocessOptions:
+    return PreprocessOptions(configurations=list(args.configurations), num_processes=args.num_processes,
+                             verify=not args.no_verify, preprocess=not args.no_pp, clean=args.clean,
+                             spacing_zyx=args.spacing[::-1] if args.spacing else None,
+                             gpu_memory_gb=args.gpu_memory_gb, variant=args.model, kernel_size=args.kernel_size,
+                             device=args.device, time_budget=args.time_budget,
+                             force_lowres=args.lowres)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        _validate(args)
-        use_threads("cpu", args.threads, workers=0)
-        names = [find_dataset(d) for d in args.dataset]
-        for name in names:
-            task = DatasetJson.load(paths.raw_root() / name / "dataset.json").task
-            if task == "segmentation":
-                run_segmentation(name, args)
-            elif task == "classification":
-                from mednext_fw.cli.classification import plan_and_preprocess_classification
+    return run_command("mednext_plan_and_preprocess", lambda: _run(args))
 
-                plan_and_preprocess_classification(name, input_size=args.input_size, num_workers=args.num_processes,
-                                                   replan=args.clean, preprocess=not args.no_pp)
-            else:
-                raise UsageError(f"{name}: task '{task}' in dataset.json is not supported by this command")
-    except (UsageError, *USER_ERRORS) as exc:
-        print(f"mednext_plan_and_preprocess: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+def _run(args: argparse.Namespace) -> None:
+    _validate(args)
+    use_threads("cpu", args.threads, workers=0)
+    names = [find_dataset(d) for d in args.dataset]
+    for name in names:
+        task = DatasetJson.load(paths.raw_root() / name / "dataset.json").task
+        if task == "segmentation":
+            plan_and_preprocess(name, _options(args))
+        elif task == "classification":
+            from mednext_fw.cli.classification import plan_and_preprocess_classification
+
+            plan_and_preprocess_classification(name, input_size=args.input_size, num_workers=args.num_processes,
+                                               replan=args.clean, preprocess=not args.no_pp)
+        else:
+            raise UsageError(f"{name}: task '{task}' in dataset.json is not supported by this command")
 
 
 if __name__ == "__main__":

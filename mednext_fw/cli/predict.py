@@ -22,11 +22,12 @@ turns that off).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
-from mednext_fw.cli.hardware import FlagError, add_device_flag, add_threads_flag, check_counts
+from mednext_fw.cli.common import add_tta_flag, run_command
+from mednext_fw.cli.hardware import add_device_flag, add_threads_flag, check_counts
+from mednext_fw.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,11 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-c", dest="config", help="configuration, e.g. 3d_fullres (default: the only one trained)")
     p.add_argument("-tr", dest="trainer", help="trainer name (default: the only one trained, else MedNeXtTrainer)")
     p.add_argument("-m", dest="model", type=Path, help="model folder or exported .zip (instead of -d/-c/-tr)")
-    p.add_argument("-f", dest="folds", nargs="+", help="folds to ensemble (default: all with the checkpoint)")
+    p.add_argument("-f", dest="folds", nargs="+",
+                   help="folds to ensemble (default: every fold 0-4 with the checkpoint, else 'all')")
     p.add_argument("-chk", dest="checkpoint", choices=["final", "best", "latest"],
                    help="default: final (an exported model: the checkpoint it was exported with)")
     p.add_argument("--step-size", type=float, default=0.5, help="tile stride as a fraction of the patch (0.5)")
-    p.add_argument("--disable-tta", action="store_true", help="no mirroring test-time augmentation (8x faster)")
+    add_tta_flag(p)
     p.add_argument("--save-probabilities", action="store_true", help="also write CASE.npz (key 'probabilities')")
     add_device_flag(p)
     add_threads_flag(p)
@@ -51,45 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-parts", type=int, default=1, help="split the inputs into N parts (by name) ...")
     p.add_argument("--part-id", type=int, default=0, help="... and predict part K (0-based) of them")
     p.add_argument("--overwrite", action="store_true", help="re-predict cases whose output exists")
-    p.add_argument("-np", "--num-workers", dest="num_export_workers", type=int, default=None,
-                   help="export worker processes (0: export in the main process; default: 2, at most the usable cores)")
+    p.add_argument("-np", "--num-workers", "--num-processes", dest="num_export_workers", type=int, default=None,
+                   help="worker processes (here: resampling and writing the outputs; 0: in the main process; "
+                        "default: 2, at most the usable cores)")
     p.add_argument("--no-postprocessing", action="store_true", help="ignore the model's postprocessing.json")
     p.add_argument("--determine-postprocessing", action="store_true",
                    help="decide keep-largest-component rules on the cross-validation results and exit")
     return p
 
 
-class InputError(ValueError):
-    """Bad user input; reported without a traceback."""
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from mednext_fw.devices import DeviceError
-    from mednext_fw.inference.classification import ClassificationInputError
-    from mednext_fw.inference.inputs import InputFileError
-    from mednext_fw.inference.model_folder import ModelFolderError
-    from mednext_fw.io.dataset_json import DatasetJsonError
-    from mednext_fw.io.image_io import ImageReadError
-    from mednext_fw.io.lookup import DatasetNotFoundError
-    from mednext_fw.paths import PathNotSetError
-    from mednext_fw.planners.plans import PlansError
-
-    from mednext_fw.deployment import DeploymentError
-    from mednext_fw.inference.backends import BackendUnavailableError
-    from mednext_fw.inference.backends.onnx_export import ExportError
-
-    return (DeploymentError, BackendUnavailableError, ExportError, InputError, FlagError, DeviceError, InputFileError, ClassificationInputError, ModelFolderError,
-            DatasetJsonError, ImageReadError, DatasetNotFoundError, PathNotSetError, PlansError, FileNotFoundError)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        return _run(args)
-    except _user_errors() as exc:
-        print(f"mednext_predict: error: {exc}", file=sys.stderr)
-        return 1
+    return run_command("mednext_predict", lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -107,12 +82,12 @@ def _run(args: argparse.Namespace) -> int:
     try:
         check_part(args.num_parts, args.part_id)
     except ValueError as exc:
-        raise InputError(str(exc)) from exc
+        raise UsageError(str(exc)) from exc
     if args.model is not None:
         if args.dataset or args.config or args.trainer:
-            raise InputError("give either -m MODEL or -d/-c/-tr, not both")
+            raise UsageError("give either -m MODEL or -d/-c/-tr, not both")
         if args.determine_postprocessing and not args.model.is_dir():
-            raise InputError(f"-m {args.model}: --determine-postprocessing writes into a model folder, not a zip")
+            raise UsageError(f"-m {args.model}: --determine-postprocessing writes into a model folder, not a zip")
     path = args.model or resolve_model_folder(args.dataset, args.config, args.trainer, args.checkpoint or "final")
     with open_model(path) as folder:
         args.checkpoint = args.checkpoint or exported_checkpoint(folder.path) or "final"
@@ -121,9 +96,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_model(args: argparse.Namespace, folder) -> int:
     if not args.determine_postprocessing and (args.input is None or args.output is None):
-        raise InputError("-i INPUT and -o OUTPUT are required (or --determine-postprocessing)")
+        raise UsageError("-i INPUT and -o OUTPUT are required (or --determine-postprocessing)")
     if not 0 < args.step_size <= 1:
-        raise InputError(f"--step-size must be in (0, 1], got {args.step_size}")
+        raise UsageError(f"--step-size must be in (0, 1], got {args.step_size}")
     if folder.dataset.task == "classification" and not args.determine_postprocessing:
         from mednext_fw.inference.classification import predict_to_csv
 
@@ -132,7 +107,7 @@ def _run_model(args: argparse.Namespace, folder) -> int:
         print(f"{len(csv_file.read_text().splitlines()) - 1} image(s) classified -> {csv_file}")
         return 0
     if folder.dataset.task != "segmentation":
-        raise InputError(f"{folder.path}: a {folder.dataset.task} model; this command predicts segmentation models")
+        raise UsageError(f"{folder.path}: a {folder.dataset.task} model; this command predicts segmentation models")
     if args.determine_postprocessing:
         return _determine_postprocessing(folder)
     return _predict_segmentation(args, folder)
@@ -146,17 +121,14 @@ def _predict_segmentation(args: argparse.Namespace, folder) -> int:
     from mednext_fw.io.image_io import file_ending_of
 
     if args.input.resolve() == args.output.resolve():
-        raise InputError(f"-o {args.output} must differ from -i (outputs would overwrite or mix with inputs)")
+        raise UsageError(f"-o {args.output} must differ from -i (outputs would overwrite or mix with inputs)")
     cases = collect_cases(args.input, folder.dataset)
     if args.num_parts > 1:
         cases = {case: cases[case] for case in select_part(cases, args.num_parts, args.part_id)}
     check_inputs(cases, folder.plans.configuration(folder.config_name).dim)
-    try:
-        predictor = Predictor.from_model_folder(folder, args.folds, args.checkpoint, args.device,
-                                                tta=not args.disable_tta, step_size=args.step_size, progress=False)
-        predictor.networks = wrap_networks(predictor.networks, args.backend, predictor.device)
-    except ValueError as exc:  # e.g. an unavailable device or backend
-        raise InputError(str(exc)) from exc
+    predictor = Predictor.from_model_folder(folder, args.folds, args.checkpoint, args.device,
+                                            tta=not args.disable_tta, step_size=args.step_size, progress=False)
+    predictor.networks = wrap_networks(predictor.networks, args.backend, predictor.device)
     if args.no_postprocessing:
         predictor.postprocessing = None
     todo = {c: f for c, f in cases.items()
@@ -176,10 +148,10 @@ def _determine_postprocessing(folder) -> int:
 
     ref = paths.preprocessed_root() / folder.path.parent.name / "gt_segmentations"
     if not ref.is_dir():
-        raise InputError(f"{ref}: reference segmentations not found (run mednext_plan_and_preprocess)")
+        raise UsageError(f"{ref}: reference segmentations not found (run mednext_plan_and_preprocess)")
     preds = sorted(p for p in folder.path.glob("fold_*/validation") if p.is_dir())
     if not preds:
-        raise InputError(f"{folder.path}: no fold_*/validation folder; run the training's final validation first")
+        raise UsageError(f"{folder.path}: no fold_*/validation folder; run the training's final validation first")
     rules = determine_postprocessing(ref, preds, folder.dataset, folder.path / POSTPROCESSING_FILE)
     print(f"postprocessing: largest foreground component={rules.largest_foreground_component}, "
           f"largest component per class={rules.largest_component_per_class}; Dice {rules.dice_before} -> "

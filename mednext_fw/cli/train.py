@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+from mednext_fw.cli.common import add_tta_flag, run_command
+from mednext_fw.errors import UsageError
 from mednext_fw.cli.hardware import add_device_flag, add_threads_flag, check_counts
-
-USER_ERRORS = (ValueError, LookupError, FileNotFoundError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,8 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "$MEDNEXT_results/Dataset###_Name/<Trainer>__<CONFIG>/fold_<FOLD>/. "
                     "Multi-GPU: torchrun --nproc_per_node N -m mednext_fw.cli.train CONFIG FOLD ...",
     )
-    p.add_argument("configuration", metavar="CONFIG", help="configuration in plans.json, e.g. 3d_fullres")
-    p.add_argument("fold", metavar="FOLD", help="fold 0-4 of splits_final.json, or 'all' (train on every case)")
+    p.add_argument("positional", nargs="+", metavar="[CONFIG] FOLD",
+                   help="configuration in plans.json (e.g. 3d_fullres; or give it with -c) and the fold: 0-4 of "
+                        "splits_final.json, or 'all' (train on every case)")
+    p.add_argument("-c", "--configuration", dest="config_option", metavar="CONFIG",
+                   help="the configuration, as -c in the other commands (instead of the first positional)")
     p.add_argument("-d", "--dataset", help="dataset id or name; may be left out when exactly one dataset is "
                                            "preprocessed")
     p.add_argument("-tr", "--trainer", default="MedNeXtTrainer", help="registered trainer (default MedNeXtTrainer)")
@@ -62,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--network-kwargs", metavar="JSON", help='extra builder arguments, e.g. \'{"block_counts": [1,1,1,1,1,1,1,1,1]}\'')
     g = p.add_argument_group("final validation")
     g.add_argument("--no-final-val", action="store_true", help="skip predicting and scoring the validation cases")
-    g.add_argument("--no-val-tta", action="store_true", help="no mirroring test-time augmentation in the final validation")
+    add_tta_flag(g, "in the final validation", old_names=("--no-val-tta",))
     npz = g.add_mutually_exclusive_group()
     npz.add_argument("--npz", dest="npz", action="store_true", default=None,
                      help="also save the validation probabilities (CASE.npz) for ensembling; default: on when "
@@ -92,17 +95,17 @@ def _options(args: argparse.Namespace) -> dict:
         try:
             kwargs = json.loads(args.network_kwargs)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"--network-kwargs is not valid JSON ({exc})") from None
+            raise UsageError(f"--network-kwargs is not valid JSON ({exc})") from None
         if not isinstance(kwargs, dict):
-            raise ValueError("--network-kwargs must be a JSON object")
+            raise UsageError("--network-kwargs must be a JSON object")
     if args.n_channels is not None:
         kwargs["n_channels"] = args.n_channels
     for flag in ("upkern_from", "pretrained"):
         value = getattr(args, flag)
         if value is not None and not Path(value).is_file():
-            raise FileNotFoundError(f"--{flag.replace('_', '-')} {value}: file not found")
+            raise UsageError(f"--{flag.replace('_', '-')} {value}: file not found")
     if args.upkern_from and args.pretrained:
-        raise ValueError("use either --upkern-from or --pretrained, not both")
+        raise UsageError("use either --upkern-from or --pretrained, not both")
     return {"variant": args.model, "kernel_size": args.kernel_size, "patch_size": args.patch_size,
             "batch_size": args.batch_size, "network_kwargs": kwargs, "upkern_from": args.upkern_from,
             "pretrained": args.pretrained}
@@ -133,14 +136,26 @@ def _plans_budget(dataset: str, configuration: str) -> float | None:
 def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     args = build_parser().parse_args(argv)
+    return run_command("mednext_train", lambda: _run(args, started))
+
+
+def _config_and_fold(args: argparse.Namespace) -> None:
+    """``CONFIG FOLD`` (nnU-Net's order) or ``-c CONFIG FOLD`` (the other commands' flag)."""
+    pos = list(args.positional)
+    if args.config_option is not None:
+        pos.insert(0, args.config_option)
+    if len(pos) != 2:
+        raise UsageError(f"expected CONFIG and FOLD (e.g. '3d_fullres 0' or '-c 3d_fullres 0'), got {pos}")
+    args.configuration, args.fold = pos
+
+
+def _run(args: argparse.Namespace, started: float) -> int:
+    _config_and_fold(args)
     if args.fold != "all" and not args.fold.isdigit():
-        print(f"mednext_train: error: FOLD must be a fold number (0-4) or 'all', got '{args.fold}'", file=sys.stderr)
-        return 1
+        raise UsageError(f"FOLD must be a fold number (0-4) or 'all', got '{args.fold}'")
     from mednext_fw.cli.hardware import use_threads
     from mednext_fw.devices import resolve_device_type
     from mednext_fw.durations import parse_duration
-    from mednext_fw.paths import PathNotSetError
-    from mednext_fw.trainers.guards import TrainingDivergedError
     from mednext_fw.trainers.registry import TRAINERS
     from mednext_fw.trainers.settings import TrainingSettings
 
@@ -157,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = TrainingSettings(
             **recipe, device=args.device, precision=args.precision, seed=args.seed, num_workers=share.workers,
             threads=share.threads, time_budget_s=budget,
-            final_validation=not args.no_final_val, final_validation_tta=not args.no_val_tta,
+            final_validation=not args.no_final_val, final_validation_tta=not args.disable_tta,
             final_validation_probabilities=args.npz,
             continue_training=args.continue_training, progress_bar=not args.no_progress)
         settings.validate()
@@ -173,9 +188,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nmednext_train: interrupted; checkpoint_latest.pth is in {where}. Resume with --continue.",
               file=sys.stderr)
         return 130
-    except (PathNotSetError, TrainingDivergedError, *USER_ERRORS) as exc:
-        print(f"mednext_train: error: {exc}", file=sys.stderr)
-        return 1
     finally:
         if trainer is not None:
             trainer.dist.shutdown()

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
+from mednext_fw.errors import UserError
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io import image_io
 from mednext_fw.io.image_io import NATURAL_2D_ENDINGS, SITK_ENDINGS, file_ending_of
 
-CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<ch>\d{4})$")
 DATASET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 SPACING_RTOL = 1e-3
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError, ValueError):
     """The source cannot be converted; the message names the file(s) and the problem."""
 
 

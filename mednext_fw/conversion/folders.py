@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mednext_fw.conversion.common import CHANNEL_RE, CaseSpec, ConversionError, ConversionPlan, common_ending, \
+from mednext_fw.conversion.common import CaseSpec, ConversionError, ConversionPlan, common_ending, \
     list_files, match_pairs, read_header, split_ending
+from mednext_fw.io.cases import split_channel
 from mednext_fw.io.dataset_json import DatasetJson, DatasetJsonError
 from mednext_fw.io.image_io import ImageReadError, read_seg
 
@@ -31,11 +32,11 @@ def group_images(files: list[Path], known_cases: set[str] | None = None) -> dict
     channels: dict[str, dict[int, Path]] = {}
     for p in files:
         stem, _ = split_ending(p)
-        m = CHANNEL_RE.match(stem)
+        split = split_channel(stem)
         if known_cases is not None and stem in known_cases:
             singles[stem] = p
-        elif m and (known_cases is None or m.group("case") in known_cases):
-            channels.setdefault(m.group("case"), {})[int(m.group("ch"))] = p
+        elif split and (known_cases is None or split[0] in known_cases):
+            channels.setdefault(split[0], {})[split[1]] = p
         else:
             singles[stem] = p
     out: dict[str, tuple[Path, ...]] = {}

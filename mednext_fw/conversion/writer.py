@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from mednext_fw.conversion.common import CaseSpec, ConversionError, ConversionPlan, check_case, read_header
 from mednext_fw.conversion.target import choose_folder
-from mednext_fw.io.atomic import atomic_path
+from mednext_fw.io.cases import channel_file_name
+from mednext_fw.io.atomic import atomic_path, sweep_temporaries, write_json_atomic
 
 MARKER = ".conversion.json"
 
@@ -84,7 +85,7 @@ def plan_jobs(plan: ConversionPlan, folder: Path, link: bool) -> list[Job]:
     jobs = []
     for subdir, cases in (("imagesTr", plan.training), ("imagesTs", plan.test)):
         for case in cases:
-            outs = tuple(folder / subdir / f"{case.case_id}_{c:04d}{ending}" for c in range(n))
+            outs = tuple(folder / subdir / channel_file_name(case.case_id, c, ending) for c in range(n))
             header = read_header(case.images[0]) if len(case.images) == 1 else None
             if header is not None and header.dim == 4:
                 jobs.append(Job(case.images[0], outs, split=True, link=False))
@@ -107,8 +108,9 @@ def check_plan(plan: ConversionPlan) -> None:
 
 
 def _prepare_partial(partial: Path, marker: dict) -> None:
-    """Keep a partial build from an interrupted identical run; otherwise start clean."""
+    """Keep a partial build from an interrupted identical run (minus its half-written files); else start clean."""
     marker_file = partial / MARKER
+    sweep_temporaries(partial)
     if partial.exists():
         try:
             same = json.loads(marker_file.read_text()) == marker
@@ -117,7 +119,7 @@ def _prepare_partial(partial: Path, marker: dict) -> None:
         if not same:
             shutil.rmtree(partial)
     partial.mkdir(parents=True, exist_ok=True)
-    marker_file.write_text(json.dumps(marker))
+    write_json_atomic(marker, marker_file)
 
 
 def write_dataset(plan: ConversionPlan, output_root: Path, dataset_id: int | None = None, link: bool = False,
@@ -127,6 +129,7 @@ def write_dataset(plan: ConversionPlan, output_root: Path, dataset_id: int | Non
     check_plan(plan)
     folder = choose_folder(plan.name, output_root, dataset_id, plan.preferred_id)
     target = output_root / folder
+    _recover_publish(target)
     if target.exists() and not overwrite:
         raise ConversionError(f"{target} already exists; re-run with --overwrite to replace it")
     partial = output_root / f".{folder}.partial"
@@ -164,11 +167,24 @@ def _verify(folder: Path, num_processes: int) -> None:
         raise ConversionError(f"the converted dataset fails the integrity check, nothing was written: {exc}") from exc
 
 
+def _old_name(target: Path) -> Path:
+    return target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+
+
+def _recover_publish(target: Path) -> None:
+    """Undo what a kill between the two renames of ``_publish`` left: the old dataset set aside."""
+    old = sorted(target.parent.glob(f".{target.name}.old-*"))
+    if old and not target.exists():
+        os.rename(old.pop(), target)  # the new build never arrived: bring the old dataset back
+    for leftover in old:  # the new one did arrive: the set-aside copy is garbage
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _publish(built: Path, target: Path) -> None:
     if not target.exists():
         os.rename(built, target)
         return
-    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    old = _old_name(target)
     os.rename(target, old)
     try:
         os.rename(built, target)

@@ -14,13 +14,15 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from mednext_fw.errors import UserError
+
 FORMAT = "mednext_fw.model"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _NAME = re.compile(r"[A-Za-z0-9_.+-]+")
 
 
-class DeploymentError(ValueError):
+class DeploymentError(UserError, ValueError):
     """A model archive or folder that cannot be exported, installed or opened (the message says why)."""
 
 

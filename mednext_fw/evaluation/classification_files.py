@@ -14,12 +14,13 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
+from mednext_fw.errors import UserError
 from mednext_fw.evaluation.classification import classification_metrics, per_case_accuracy
 
 _ENDINGS = (".nii.gz", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".nii", ".nrrd", ".mha", ".mhd")
 
 
-class ClassificationEvaluationError(ValueError):
+class ClassificationEvaluationError(UserError, ValueError):
     pass
 
 

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 from tqdm import tqdm
 
+from mednext_fw.errors import UserError
 from mednext_fw.evaluation.case_metrics import compute_case_metrics, region_key
 from mednext_fw.io.atomic import atomic_path, write_json_atomic
 from mednext_fw.io.cases import list_label_cases
@@ -28,7 +29,7 @@ METRIC_ORDER = ("Dice", "IoU", "NSD", "HD95", "ASSD", "TP", "FP", "FN", "TN", "n
                 "volume_ref", "volume_pred")
 
 
-class EvaluationError(ValueError):
+class EvaluationError(UserError, ValueError):
     """The folders cannot be evaluated as given (missing files, mismatched geometry)."""
 
 

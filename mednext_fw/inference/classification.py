@@ -15,13 +15,14 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from mednext_fw.errors import UserError
 from mednext_fw.io.atomic import atomic_path
 from mednext_fw.io.image_io import NATURAL_2D_ENDINGS, SITK_ENDINGS, file_ending_of
 from mednext_fw.planners.plans import Configuration
 from mednext_fw.preprocessing.classification import load_prepared
 
 
-class ClassificationInputError(ValueError):
+class ClassificationInputError(UserError, ValueError):
     pass
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from mednext_fw.inference.export_pool import ExportPool
+from mednext_fw.errors import UserError
 from mednext_fw.io.atomic import atomic_path
 from mednext_fw.io.cases import list_label_cases
 from mednext_fw.io.dataset_json import DatasetJson
@@ -24,7 +25,7 @@ from mednext_fw.io.image_io import read_seg, write_seg
 PROBABILITIES_KEY = "probabilities"
 
 
-class EnsembleError(ValueError):
+class EnsembleError(UserError, ValueError):
     """The folders cannot be ensembled as given."""
 
 

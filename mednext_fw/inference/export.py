@@ -28,28 +28,20 @@ class ExportSpec:
     """What export needs from the plans, small enough to send to a worker process."""
 
     transpose_backward: list[int]
-    config_spacing: list[float]
     anisotropy_threshold: float
     dataset: DatasetJson
-    dim: int = 3
 
     @classmethod
     def from_plans(cls, plans: Plans, config: Configuration, dataset: DatasetJson) -> "ExportSpec":
-        return cls(list(plans.transpose_backward), list(config.spacing), float(config.anisotropy_threshold), dataset,
-                   int(config.dim))
-
-
-def _current_spacing(spec: ExportSpec, props: CaseProperties) -> list[float]:
-    if spec.dim == 2:  # a 2D configuration only resampled in-plane; the slice axis kept its spacing
-        return [float(props.spacing[0])] + [float(s) for s in spec.config_spacing[-2:]]
-    return [float(s) for s in spec.config_spacing]
+        return cls(list(plans.transpose_backward), float(config.anisotropy_threshold), dataset)
 
 
 def _resample_channel(channel: np.ndarray, spec: ExportSpec, props: CaseProperties) -> np.ndarray:
+    """Back from the preprocessed grid (spacing from the case properties) to the cropped original grid."""
     target = [int(s) for s in props.shape_after_cropping]
     if list(channel.shape) == target:
         return channel.astype(np.float32, copy=False)
-    return resample_data(channel[None], target, _current_spacing(spec, props), props.spacing, order=1,
+    return resample_data(channel[None], target, props.spacing_after_resampling, props.spacing, order=1,
                          anisotropy_threshold=spec.anisotropy_threshold, order_z=0)[0]
 
 

@@ -6,18 +6,15 @@ bad file anywhere stops the run before anything is written.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-
+from mednext_fw.errors import UserError
+from mednext_fw.io.cases import channel_file_name, split_channel
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.image_io import (NATURAL_2D_ENDINGS, SITK_ENDINGS, ImageReadError, file_ending_of, read_header,
                                     truncated_gzip_problem)
 
-_CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<ch>\d{4})$")
-
-
-class InputFileError(ValueError):
+class InputFileError(UserError, ValueError):
     pass
 
 
@@ -36,12 +33,12 @@ def collect_cases(folder: str | Path, dataset: DatasetJson) -> dict[str, list[Pa
         if not _is_image(p):
             continue
         stem = p.name[: -len(file_ending_of(p))]
-        m = _CHANNEL_RE.match(stem)
-        case, ch = (m.group("case"), int(m.group("ch"))) if m else (stem, None)
+        case, ch = split_channel(stem) or (stem, None)
         if ch is None:
             if n_ch != 1:
                 raise InputFileError(f"{p}: the model needs {n_ch} channels per case; name the files "
-                                     f"{stem}_0000{file_ending_of(p)} ... {stem}_{n_ch - 1:04d}{file_ending_of(p)}")
+                                     f"{channel_file_name(stem, 0, file_ending_of(p))} ... "
+                                     f"{channel_file_name(stem, n_ch - 1, file_ending_of(p))}")
             ch = 0
         if ch >= n_ch:
             raise InputFileError(f"{p}: channel {ch} but the model has {n_ch} channel(s) "
@@ -56,7 +53,7 @@ def collect_cases(folder: str | Path, dataset: DatasetJson) -> dict[str, list[Pa
         missing = [c for c in range(n_ch) if c not in chans]
         if missing:
             ending = file_ending_of(next(iter(chans.values())))
-            names = ", ".join(f"{case}_{c:04d}{ending}" for c in missing)
+            names = ", ".join(channel_file_name(case, c, ending) for c in missing)
             raise InputFileError(f"{folder}: case '{case}' is missing channel file(s) {names}")
         endings = {file_ending_of(p) for p in chans.values()}
         if len(endings) > 1:

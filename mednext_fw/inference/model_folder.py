@@ -8,23 +8,27 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-import torch
 from torch import nn
 
 from mednext_fw import paths
+from mednext_fw.errors import UserError
+from mednext_fw.io.atomic import is_temporary
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.lookup import find_dataset
-from mednext_fw.network_architectures.registry import build_network
+from mednext_fw.network_architectures.checkpoint import CheckpointError, load_checkpoint, network_from_checkpoint
 from mednext_fw.planners.plans import Plans
 
 CHECKPOINTS = ("final", "best", "latest")
 _FOLD_RE = re.compile(r"^fold_(\d+)$")
 DEFAULT_TRAINER = "MedNeXtTrainer"
+# Checkpoint reading (``load_checkpoint``, ``network_from_checkpoint``) is network_architectures.checkpoint's.
+__all__ = ["ModelFolder", "ModelFolderError", "CheckpointError", "load_checkpoint", "network_from_checkpoint",
+           "candidate_model_folders", "resolve_model_folder", "load_networks"]
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(UserError, ValueError):
     """The requested trained model does not exist or is incomplete."""
 
 
@@ -50,13 +54,24 @@ class ModelFolder:
         return cls(path, Plans.load(path / "plans.json"), DatasetJson.load(path / "dataset.json"), trainer, config)
 
     def folds(self, checkpoint: str = "final") -> list[int]:
-        """Folds that hold the requested checkpoint, in ascending order."""
+        """Cross-validation folds that hold the requested checkpoint, in ascending order."""
         out = []
         for p in self.path.iterdir():
             m = _FOLD_RE.match(p.name)
             if m and (p / f"checkpoint_{checkpoint}.pth").is_file():
                 out.append(int(m.group(1)))
         return sorted(out)
+
+    def default_folds(self, checkpoint: str = "final") -> list[int | str]:
+        """What ``-f`` defaults to: the cross-validation folds holding the checkpoint, else ``all``.
+
+        Like nnU-Net, the ensemble is the cross-validation models; a model trained on every case
+        (``fold_all``, what the demo trains) is used when no cross-validation fold exists.
+        """
+        folds: list[int | str] = list(self.folds(checkpoint))
+        if not folds and (self.path / "fold_all" / f"checkpoint_{checkpoint}.pth").is_file():
+            folds = ["all"]
+        return folds
 
     def checkpoint_path(self, fold: int | str, checkpoint: str = "final") -> Path:
         if checkpoint not in CHECKPOINTS:
@@ -66,41 +81,6 @@ class ModelFolder:
             have = self.folds(checkpoint)
             raise ModelFolderError(f"{p}: not found (folds with checkpoint_{checkpoint}.pth: {have or 'none'})")
         return p
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        # weights_only=False: trainer checkpoints also carry numpy RNG state and plain objects.
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a truncated file must name itself
-        raise ModelFolderError(f"{path}: not a readable checkpoint ({exc})") from exc
-    missing = [k for k in ("network_builder", "network_state") if not isinstance(ckpt, dict) or k not in ckpt]
-    if missing:
-        raise ModelFolderError(f"{path}: not a mednext_fw checkpoint (missing {missing})")
-    return ckpt
-
-
-def network_from_checkpoint(ckpt: dict[str, Any], source: str = "checkpoint") -> nn.Module:
-    """Rebuild the module from ``network_builder``, load the weights, switch deep supervision off."""
-    builder = ckpt["network_builder"]
-    try:
-        net = build_network(builder["name"], **dict(builder.get("kwargs", {})))
-    except Exception as exc:
-        raise ModelFolderError(f"{source}: cannot rebuild network '{builder.get('name')}' ({exc})") from exc
-    state = {}
-    for key, value in ckpt["network_state"].items():
-        for prefix in ("module.", "_orig_mod."):
-            while key.startswith(prefix):
-                key = key[len(prefix):]
-        state[key] = value
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as exc:
-        raise ModelFolderError(f"{source}: weights do not match the network ({exc})") from exc
-    if hasattr(net, "deep_supervision"):
-        net.deep_supervision = False
-    return net.eval()
 
 
 def candidate_model_folders(dataset: str | None = None, config: str | None = None,
@@ -118,7 +98,7 @@ def candidate_model_folders(dataset: str | None = None, config: str | None = Non
             tr, sep, cfg = m.name.partition("__")
             if not sep or (config and cfg != config) or (trainer and tr != trainer):
                 continue
-            if any((f / f"checkpoint_{checkpoint}.pth").is_file() for f in m.glob("fold_*")):
+            if any((f / f"checkpoint_{checkpoint}.pth").is_file() for f in m.glob("fold_*") if not is_temporary(f)):
                 out.append(m)
     return out
 
@@ -143,11 +123,13 @@ def resolve_model_folder(dataset: str | None = None, config: str | None = None, 
 
 
 def load_networks(folder: ModelFolder, folds: Sequence[int | str] | None, checkpoint: str = "final") -> list[nn.Module]:
-    folds = list(folds) if folds else folder.folds(checkpoint)
+    folds = list(folds) if folds else folder.default_folds(checkpoint)
     if not folds:
-        raise ModelFolderError(f"{folder.path}: no fold holds checkpoint_{checkpoint}.pth")
+        raise ModelFolderError(f"{folder.path}: no fold holds checkpoint_{checkpoint}.pth "
+                               "(looked for fold_0..fold_4 and fold_all)")
     nets = []
     for fold in folds:
         path = folder.checkpoint_path(fold, checkpoint)
-        nets.append(network_from_checkpoint(load_checkpoint(path), str(path)))
+        ckpt = load_checkpoint(path, require=("network_builder", "network_state"))
+        nets.append(network_from_checkpoint(ckpt, str(path)))
     return nets

@@ -22,6 +22,7 @@ from mednext_fw.inference.export_pool import ExportPool
 from mednext_fw.inference.model_folder import ModelFolder, load_networks
 from mednext_fw.inference.postprocessing import POSTPROCESSING_FILE, PostprocessingRules
 from mednext_fw.inference.sliding_window import SlidingWindowSettings, sliding_window_predict
+from mednext_fw.io.atomic import sweep_temporaries
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.image_io import ImageProperties, file_ending_of, read_images
 from mednext_fw.io.labels import num_outputs
@@ -198,6 +199,7 @@ class Predictor:
         """
         output_dir = Path(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
+        sweep_temporaries(output_dir, recursive=False)  # what a killed earlier run left half-written
         if save_probabilities:  # mednext_ensemble reads labels/regions and the file ending from it
             self.dataset.save(output_dir / "dataset.json")
         jobs, outputs = [], []

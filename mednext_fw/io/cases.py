@@ -1,10 +1,25 @@
-"""Listing cases in an nnU-Net raw layout folder (``CASE_0000.ext`` images, ``CASE.ext`` labels)."""
+"""Case and channel file names of the nnU-Net raw layout (``CASE_0000.ext`` images, ``CASE.ext`` labels).
+
+The one owner of the channel-file rule: conversion writes these names, the integrity check and
+preprocessing list them, prediction reads them.
+"""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 _CHANNEL_RE = re.compile(r"^(?P<case>.+)_(?P<ch>\d{4})$")
+
+
+def channel_file_name(case: str, channel: int, file_ending: str) -> str:
+    """``CASE_0000.nii.gz``: the file of one channel of one case."""
+    return f"{case}_{channel:04d}{file_ending}"
+
+
+def split_channel(stem: str) -> tuple[str, int] | None:
+    """``CASE_0001`` -> (``CASE``, 1); None when the stem carries no 4-digit channel index."""
+    m = _CHANNEL_RE.match(stem)
+    return (m.group("case"), int(m.group("ch"))) if m else None
 
 
 def strip_ending(name: str, file_ending: str) -> str | None:
@@ -23,9 +38,9 @@ def list_image_cases(folder: str | Path, file_ending: str) -> dict[str, dict[int
         stem = strip_ending(p.name, file_ending)
         if stem is None:
             continue
-        m = _CHANNEL_RE.match(stem)
-        if m:
-            out.setdefault(m.group("case"), {})[int(m.group("ch"))] = p
+        split = split_channel(stem)
+        if split:
+            out.setdefault(split[0], {})[split[1]] = p
     return out
 
 

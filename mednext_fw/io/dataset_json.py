@@ -6,10 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CHANNEL_FILE_SUFFIX_LEN = 5  # "_0000"
+from mednext_fw.errors import UserError
 
-
-class DatasetJsonError(ValueError):
+class DatasetJsonError(UserError, ValueError):
     pass
 
 
@@ -73,7 +72,11 @@ class DatasetJson:
     # ---------- (de)serialisation ----------
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "dataset.json") -> "DatasetJson":
+        if not isinstance(d, dict):
+            raise DatasetJsonError(f"{source}: must be a JSON object {{\"channel_names\": ..., \"labels\": ...}}")
         task = d.get("task", "segmentation")
+        if task not in ("segmentation", "classification"):
+            raise DatasetJsonError(f"{source}: 'task' must be 'segmentation' or 'classification', got {task!r}")
         required = ["channel_names", "labels", "file_ending"] + (["numTraining"] if task != "classification" else [])
         missing = [k for k in required if k not in d]
         if "channel_names" not in d and "modality" in d:
@@ -81,23 +84,26 @@ class DatasetJson:
         if missing:
             raise DatasetJsonError(f"{source}: missing required key(s) {missing}")
         channels = d.get("channel_names", d.get("modality"))
-        if not isinstance(channels, dict) or not channels:
-            raise DatasetJsonError(f"{source}: 'channel_names' must be a non-empty mapping like {{\"0\": \"CT\"}}")
+        _check_channels(channels, source)
         labels = d["labels"]
-        if not isinstance(labels, dict) or not labels:
-            raise DatasetJsonError(f"{source}: 'labels' must be a non-empty mapping name -> value")
-        if task != "classification" and labels.get("background") != 0:
-            raise DatasetJsonError(f"{source}: 'labels' must map 'background' to 0")
+        _check_labels(labels, task, source)
         known = {"channel_names", "modality", "labels", "file_ending", "numTraining", "name", "description",
                  "task", "regions_class_order"}
         fe = d["file_ending"]
-        if not isinstance(fe, str) or not fe.startswith("."):
+        if not isinstance(fe, str) or not fe.startswith(".") or len(fe) < 2:
             raise DatasetJsonError(f"{source}: 'file_ending' must look like '.nii.gz', got {fe!r}")
+        n_train = d.get("numTraining", 0)
+        if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 0:
+            raise DatasetJsonError(f"{source}: 'numTraining' must be the number of training cases (an integer "
+                                   f">= 0), got {json.dumps(n_train)}")
+        order = d.get("regions_class_order")
+        if order is not None and (not isinstance(order, list) or not all(_is_int(v) for v in order)):
+            raise DatasetJsonError(f"{source}: 'regions_class_order' must be a list of label values, got {order!r}")
         out = cls(
             channel_names={str(k): str(v) for k, v in channels.items()},
             labels=dict(labels),
             file_ending=fe,
-            num_training=int(d.get("numTraining", 0)),
+            num_training=n_train,
             name=str(d.get("name", "")),
             description=str(d.get("description", "")),
             task=str(task),
@@ -147,3 +153,45 @@ class DatasetJson:
         from mednext_fw.io.atomic import write_json_atomic
 
         write_json_atomic(self.to_dict(), path)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_channels(channels: Any, source: str) -> None:
+    """``{"0": "CT", "1": "T2"}``: consecutive indices from 0 to channel names."""
+    example = '{"0": "CT"}'
+    if not isinstance(channels, dict) or not channels:
+        raise DatasetJsonError(f"{source}: 'channel_names' must be a non-empty mapping like {example}")
+    keys = [str(k) for k in channels]
+    if all(_is_int(v) for v in channels.values()) and not all(k.isdigit() for k in keys):
+        raise DatasetJsonError(f"{source}: 'channel_names' is written name -> index ({channels}); write it index -> "
+                               f"name, e.g. {example}")
+    if not all(k.isdigit() for k in keys) or sorted(int(k) for k in keys) != list(range(len(keys))):
+        raise DatasetJsonError(f"{source}: 'channel_names' keys must be the channel indices 0..{len(keys) - 1} "
+                               f"as strings, got {keys}")
+    bad = {k: v for k, v in channels.items() if not isinstance(v, str) or not v.strip()}
+    if bad:
+        raise DatasetJsonError(f"{source}: 'channel_names' values must be channel names such as \"CT\", got {bad}")
+
+
+def _check_labels(labels: Any, task: str, source: str) -> None:
+    """Names -> a label value, or (regions) a list of label values; each plain value used once."""
+    if not isinstance(labels, dict) or not labels:
+        raise DatasetJsonError(f"{source}: 'labels' must be a non-empty mapping name -> value")
+    for name, v in labels.items():
+        ok = _is_int(v) and v >= 0 or isinstance(v, list) and v and all(_is_int(x) and x >= 0 for x in v)
+        if not ok:
+            raise DatasetJsonError(f"{source}: 'labels' entry {name!r} must be a label value >= 0 or a list of them "
+                                   f"(a region), got {json.dumps(v)}")
+    if task != "classification" and labels.get("background") != 0:
+        raise DatasetJsonError(f"{source}: 'labels' must map 'background' to 0")
+    seen: dict[int, str] = {}
+    for name, v in labels.items():
+        if isinstance(v, list):
+            continue
+        if v in seen:
+            raise DatasetJsonError(f"{source}: 'labels' gives value {v} to both {seen[v]!r} and {name!r}; each label "
+                                   "needs its own value (a union of labels is written as a list)")
+        seen[v] = name

@@ -16,14 +16,16 @@ from typing import Any, Sequence
 import numpy as np
 import SimpleITK as sitk
 
+from mednext_fw.errors import UserError
 from mednext_fw.io.atomic import atomic_path
+from mednext_fw.io.nifti import pixdim_problem
 
 SITK_ENDINGS = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd", ".gipl", ".gipl.gz")
 NATURAL_2D_ENDINGS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
 DUMMY_2D_SPACING = 999.0
 
 
-class ImageReadError(ValueError):
+class ImageReadError(UserError, ValueError):
     """An input file is unreadable, has the wrong dimensionality or disagrees with its siblings."""
 
 
@@ -62,6 +64,11 @@ def _read_sitk(path: Path) -> tuple[np.ndarray, ImageProperties]:
     if img.GetNumberOfComponentsPerPixel() != 1:
         raise ImageReadError(f"{path}: has {img.GetNumberOfComponentsPerPixel()} components per voxel; "
                              "store each channel as its own _000X file")
+    problem = pixdim_problem(path)  # ITK would silently read a zero pixdim as 1.0 mm
+    if problem is None and not all(np.isfinite(s) and s > 0 for s in img.GetSpacing()):
+        problem = f"{path}: voxel spacing {list(img.GetSpacing())} is zero or not finite"
+    if problem:
+        raise ImageReadError(problem)
     arr = sitk.GetArrayFromImage(img)
     spacing = list(img.GetSpacing())[::-1]
     if dim == 2:

@@ -1,8 +1,11 @@
 """Dataset integrity check: every problem found is reported at once, each naming its file.
 
-Checks: dataset.json schema, consecutive labels, missing/extra files and channels, numTraining,
-unreadable or corrupt files, 4D images and 2D/3D mixtures, image/label shape and spacing mismatch,
-NaN/Inf, and label values not declared in dataset.json. Origin/direction mismatches are warnings.
+Checks: dataset.json schema (every key, before anything is written), consecutive labels,
+missing/extra files and channels, files with another ending than ``file_ending``, broken symbolic
+links, numTraining, unreadable or corrupt files, zero or non-finite voxel spacings, 4D and
+vector-valued images, 2D/3D mixtures, image/label shape and spacing mismatch, NaN/Inf (in NIfTI files
+read raw with nibabel, since SimpleITK turns them into 0), and label values not declared in
+dataset.json. Origin/direction mismatches are warnings.
 """
 from __future__ import annotations
 
@@ -11,12 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mednext_fw.io.cases import list_image_cases, list_label_cases
+from mednext_fw.errors import UserError
+from mednext_fw.io.cases import channel_file_name, list_image_cases, list_label_cases
 from mednext_fw.io.dataset_json import DatasetJson, DatasetJsonError
 from mednext_fw.io.image_io import ImageReadError, read_image, read_seg, truncated_gzip_problem
+from mednext_fw.io.nifti import nonfinite_count
+from mednext_fw.io.parallel import run_parallel
 
 
-class IntegrityError(ValueError):
+class IntegrityError(UserError, ValueError):
     def __init__(self, dataset_dir: Path, problems: list[str]):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
@@ -53,14 +59,18 @@ def _check_case(job: tuple[str, list[Path], Path, list[int]]) -> tuple[list[str]
         except ImageReadError as exc:
             problems.append(str(exc))
             continue
-        if not np.all(np.isfinite(arr)):
-            problems.append(f"{p}: contains NaN or Inf values")
+        hidden = nonfinite_count(p)  # what SimpleITK's NIfTI reader silently turned into 0
+        shown = int(arr.size - np.count_nonzero(np.isfinite(arr))) if np.issubdtype(arr.dtype, np.floating) else 0
+        if hidden or shown:
+            problems.append(f"{p}: contains NaN or Inf values ({max(hidden, shown)} voxel(s)); fix or mask them")
         images.append((p, arr.shape[1:], props))
         del arr
     try:
         seg, seg_props = read_seg(label_path)
     except ImageReadError as exc:
         return problems + [str(exc)], notes, None
+    if nonfinite_count(label_path):
+        problems.append(f"{label_path}: segmentation contains NaN/Inf")
     for p, shape, props in images:
         if props.is_2d != seg_props.is_2d:
             problems.append(f"{p}: is {'2D' if props.is_2d else '3D'} but its label {label_path.name} is "
@@ -83,10 +93,22 @@ def _check_case(job: tuple[str, list[Path], Path, list[int]]) -> tuple[list[str]
     return problems, notes, ref
 
 
+def _stray_files(folder: Path, file_ending: str) -> list[str]:
+    """Files the listing would skip silently: another ending than dataset.json's, or broken links."""
+    out = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_symlink() and not p.exists():
+            out.append(f"{p}: broken symbolic link (its target {p.readlink()} does not exist)")
+        elif p.is_file() and not p.name.endswith(file_ending):
+            out.append(f"{p}: its ending differs from dataset.json's file_ending '{file_ending}'; rename or "
+                       "convert it (all files of a dataset share one format)")
+    return out
+
+
 def verify_dataset(dataset_dir: str | Path, num_processes: int = 2) -> DatasetJson:
     """Check a raw dataset folder; returns its ``DatasetJson`` or raises ``IntegrityError``."""
-    from mednext_fw.preprocessing.parallel import run_parallel
-
     dataset_dir = Path(dataset_dir)
     try:
         ds = DatasetJson.load(dataset_dir / "dataset.json")
@@ -99,18 +121,20 @@ def verify_dataset(dataset_dir: str | Path, num_processes: int = 2) -> DatasetJs
             problems.append(f"{d}: folder missing")
     if problems:
         raise IntegrityError(dataset_dir, problems)
+    problems += _stray_files(img_dir, ds.file_ending) + _stray_files(lab_dir, ds.file_ending)
     images = list_image_cases(img_dir, ds.file_ending)
     labels = list_label_cases(lab_dir, ds.file_ending)
     if not labels:
         problems.append(f"{lab_dir}: no label files ending in '{ds.file_ending}'")
     for case in sorted(set(images) - set(labels)):
-        problems.append(f"{img_dir / (case + '_0000' + ds.file_ending)}: image without a label {case}{ds.file_ending}")
+        problems.append(f"{img_dir / channel_file_name(case, 0, ds.file_ending)}: image without a label "
+                        f"{case}{ds.file_ending}")
     expected = set(range(ds.num_channels))
     jobs = []
     for case in sorted(labels):
         have = set(images.get(case, {}))
         for ch in sorted(expected - have):
-            problems.append(f"{img_dir / f'{case}_{ch:04d}{ds.file_ending}'}: missing (dataset.json declares "
+            problems.append(f"{img_dir / channel_file_name(case, ch, ds.file_ending)}: missing (dataset.json declares "
                             f"{ds.num_channels} channel(s))")
         for ch in sorted(have - expected):
             problems.append(f"{images[case][ch]}: unexpected channel {ch} (dataset.json declares "

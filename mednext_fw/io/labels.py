@@ -1,4 +1,4 @@
-"""Label vs region handling shared by training (targets) and inference (logits -> label map).
+"""Label vs region handling: how many outputs a network has and the region targets training uses.
 
 Label mode: one softmax output per label value 0..N (background included), ignore label excluded.
 Region mode (nnU-Net's region-based training): one sigmoid output per region, no background
@@ -7,7 +7,6 @@ regions are painted back in ``regions_class_order`` so later regions overwrite e
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from mednext_fw.io.dataset_json import DatasetJson
@@ -29,23 +28,3 @@ def labels_to_region_targets(seg: torch.Tensor, dataset: DatasetJson) -> torch.T
             mask |= seg[:, 0] == value
         out[:, i] = mask
     return out
-
-
-def probabilities_from_logits(logits: torch.Tensor, dataset: DatasetJson) -> torch.Tensor:
-    """Class axis first (``(K, *S)``) -> probabilities with the matching non-linearity."""
-    return torch.sigmoid(logits) if dataset.has_regions else torch.softmax(logits, 0)
-
-
-def segmentation_from_probabilities(probs: np.ndarray | torch.Tensor, dataset: DatasetJson) -> np.ndarray:
-    """``(K, *S)`` probabilities -> ``(*S)`` label map (uint8 / uint16)."""
-    if isinstance(probs, torch.Tensor):
-        probs = probs.float().cpu().numpy()
-    if not dataset.has_regions:
-        seg = probs.argmax(0)
-    else:
-        seg = np.zeros(probs.shape[1:], dtype=np.int32)
-        regions = dataset.foreground_regions
-        order = dataset.regions_class_order or list(range(1, len(regions) + 1))
-        for i, label in enumerate(order):
-            seg[probs[i] > 0.5] = label
-    return seg.astype(np.uint8 if seg.max(initial=0) < 255 else np.uint16)

@@ -5,11 +5,12 @@ import re
 from pathlib import Path
 
 from mednext_fw import paths
+from mednext_fw.errors import UserError
 
 _DATASET_RE = re.compile(r"^Dataset(\d{3})_(.+)$")
 
 
-class DatasetNotFoundError(LookupError):
+class DatasetNotFoundError(UserError, LookupError):
     def __str__(self) -> str:
         return str(self.args[0])
 

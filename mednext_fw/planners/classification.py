@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mednext_fw.errors import UserError
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.image_io import NATURAL_2D_ENDINGS, ImageReadError, file_ending_of, read_header
 from mednext_fw.planners.plans import Configuration, NetworkPlan, Plans
@@ -50,7 +51,7 @@ DEFAULT_CASE_REGEX = r"^(?P<case>.+?)(?:_[A-Za-z]+)?_\d+$"
 MIN_INPUT, DEFAULT_MAX_INPUT, DEFAULT_BATCH = 32, 224, 32
 
 
-class ClassificationDataError(ValueError):
+class ClassificationDataError(UserError, ValueError):
     pass
 
 

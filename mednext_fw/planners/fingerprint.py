@@ -18,8 +18,8 @@ from mednext_fw.io.cases import list_image_cases, list_label_cases
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.image_io import read_images, read_seg
 from mednext_fw.planners.plans import IntensityStats
-from mednext_fw.preprocessing.cropping import crop_to_nonzero
-from mednext_fw.preprocessing.parallel import run_parallel
+from mednext_fw.planners.cropping import crop_to_nonzero
+from mednext_fw.io.parallel import run_parallel
 
 MAX_SAMPLES_TOTAL = 10_000_000
 SEED = 1234

@@ -34,7 +34,7 @@ from mednext_fw.planners.plans import Configuration, NetworkPlan, Plans
 from mednext_fw.planners.topology import RULE as TOPOLOGY_RULE
 from mednext_fw.planners.topology import Topology, plan_topology, round_patch
 from mednext_fw.planners.spacing import ANISOTROPY_THRESHOLD, median_shape_at, target_spacing, transpose_for
-from mednext_fw.preprocessing.normalization import scheme_for_channel
+from mednext_fw.planners.normalization_choice import scheme_for_channel
 
 PLANS_NAME = "mednextPlans"
 MIN_PATCH_SIDE = 8  # the memory loop never shrinks a side below this

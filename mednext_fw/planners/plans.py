@@ -10,10 +10,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mednext_fw.errors import UserError
 from mednext_fw.io.atomic import write_json_atomic
 
 
-class PlansError(ValueError):
+class PlansError(UserError, ValueError):
     pass
 
 

@@ -1,4 +1,7 @@
-"""Target spacing and axis order (nnU-Net's median / anisotropy rule)."""
+"""Spacing and shape rules: target spacing and axis order (nnU-Net's median / anisotropy rule), and the
+shape a case gets at a spacing. The one owner: planning predicts shapes with them, preprocessing
+resamples with them and records the result in each case's properties, which export reads back.
+"""
 from __future__ import annotations
 
 from typing import Sequence
@@ -37,9 +40,21 @@ def transpose_for(spacing: Sequence[float]) -> tuple[list[int], list[int]]:
     return forward, backward
 
 
+def new_shape(shape: Sequence[int], spacing: Sequence[float], new_spacing: Sequence[float]) -> list[int]:
+    """The shape of an image of ``shape`` at ``spacing`` once resampled to ``new_spacing`` (at least 1)."""
+    return [max(1, int(round(s * sp / nsp))) for s, sp, nsp in zip(shape, spacing, new_spacing)]
+
+
+def resampled_spacing(dim: int, planned: Sequence[float], case_spacing: Sequence[float]) -> list[float]:
+    """The spacing a case is resampled to: the plan's, except that a 2D configuration resamples
+    in-plane only, so the slice axis (first, after the transpose) keeps the case's own spacing."""
+    if dim == 2:
+        return [float(case_spacing[0])] + [float(s) for s in planned[-2:]]
+    return [float(s) for s in planned]
+
+
 def median_shape_at(spacings: Sequence[Sequence[float]], shapes: Sequence[Sequence[int]],
                     new_spacing: Sequence[float]) -> list[int]:
     """Median over cases of each case's shape after resampling to ``new_spacing`` (same axis order)."""
-    sizes = [np.round(np.asarray(s, float) * np.asarray(sp, float) / np.asarray(new_spacing, float))
-             for s, sp in zip(shapes, spacings)]
-    return [int(v) for v in np.median(np.stack(sizes), 0)]
+    sizes = [new_shape(s, sp, new_spacing) for s, sp in zip(shapes, spacings)]
+    return [int(v) for v in np.median(np.asarray(sizes, float), 0)]

@@ -1,7 +1,9 @@
 """Per-case properties written next to each preprocessed array (``CASE.json``).
 
 Everything inference needs to put a prediction back onto the original grid: the original file's
-geometry, the crop box, the shapes before and after cropping and the spacing before resampling.
+geometry, the crop box, the shapes before and after cropping, and the spacing and shape before and
+after resampling. Export reads these instead of re-deriving them from the plans, so the rules that
+made them (2D in-plane spacing, rounding of the new shape) live once, in preprocessing.
 All shapes, boxes and spacings here are in the transposed axis order (``plans.transpose_forward``).
 """
 from __future__ import annotations
@@ -23,6 +25,8 @@ class CaseProperties:
     bbox: list[list[int]]  # [start, stop) per spatial axis, in the transposed order
     shape_after_cropping: list[int]
     spacing: list[float]  # after transpose, before resampling
+    spacing_after_resampling: list[float]  # the spacing of the preprocessed array
+    shape_after_resampling: list[int]  # the spatial shape of the preprocessed array
     class_locations: dict[str, list[list[int]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -33,6 +37,7 @@ class CaseProperties:
         d = dict(d)
         d["image"] = ImageProperties.from_dict(d["image"])
         d["bbox"] = [list(map(int, b)) for b in d["bbox"]]
+        d["shape_after_resampling"] = [int(s) for s in d["shape_after_resampling"]]
         return cls(**d)
 
     def save(self, path: str | Path) -> None:

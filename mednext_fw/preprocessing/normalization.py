@@ -1,19 +1,11 @@
-"""Intensity normalisation schemes, chosen per channel from its name in dataset.json."""
+"""Intensity normalisation: applies the scheme the plans chose for each channel (``planners.normalization_choice``)."""
 from __future__ import annotations
 
 import numpy as np
 
-from mednext_fw.planners.plans import IntensityStats
+from mednext_fw.planners.normalization_choice import SCHEMES
+from mednext_fw.planners.plans import IntensityStats, PlansError
 
-SCHEMES = ("ct", "zscore", "none", "rescale_0_1", "rgb_0_1")
-_NAME_TO_SCHEME = {"ct": "ct", "nonorm": "none", "none": "none", "noNorm": "none", "zscore": "zscore",
-                   "rescale_to_0_1": "rescale_0_1", "rescale_0_1": "rescale_0_1",
-                   "rgb_to_0_1": "rgb_0_1", "rgb_0_1": "rgb_0_1"}
-
-
-def scheme_for_channel(channel_name: str) -> str:
-    """nnU-Net's mapping (case-insensitive); every other name (T1, T2, MRI, ...) gets per-image z-score."""
-    return _NAME_TO_SCHEME.get(channel_name.strip().lower(), "zscore")
 
 
 def normalize_channel(x: np.ndarray, scheme: str, mask: np.ndarray | None = None,
@@ -46,7 +38,7 @@ def normalize_channel(x: np.ndarray, scheme: str, mask: np.ndarray | None = None
     elif scheme == "rgb_0_1":
         x /= 255.0
     elif scheme != "none":
-        raise ValueError(f"unknown normalisation scheme '{scheme}'; choose one of {SCHEMES}")
+        raise PlansError(f"plans.json: unknown normalisation scheme '{scheme}'; choose one of {SCHEMES}")
     return x
 
 

@@ -9,18 +9,12 @@ import numpy as np
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.image_io import ImageProperties
 from mednext_fw.planners.plans import Configuration, Plans
+from mednext_fw.planners.spacing import new_shape, resampled_spacing
 from mednext_fw.preprocessing.case_properties import CaseProperties
 from mednext_fw.preprocessing.class_locations import sample_class_locations
-from mednext_fw.preprocessing.cropping import crop_to_nonzero
+from mednext_fw.planners.cropping import crop_to_nonzero
 from mednext_fw.preprocessing.normalization import normalize
-from mednext_fw.preprocessing.resampling import compute_new_shape, resample_data
-
-
-def target_spacing_3d(config: Configuration, spacing: list[float]) -> list[float]:
-    """A 2d configuration only resamples in-plane: the slice axis keeps the case's own spacing."""
-    if config.dim == 2:
-        return [float(spacing[0])] + [float(s) for s in config.spacing[-2:]]
-    return [float(s) for s in config.spacing]
+from mednext_fw.preprocessing.resampling import resample_data
 
 
 def preprocess_case(data: np.ndarray, image_props: ImageProperties, seg: np.ndarray | None, plans: Plans,
@@ -39,17 +33,18 @@ def preprocess_case(data: np.ndarray, image_props: ImageProperties, seg: np.ndar
 
     data = normalize(data, config.normalization, config.use_mask_for_norm, mask,
                      plans.foreground_intensity_properties)
-    target = target_spacing_3d(config, spacing)
-    new_shape = compute_new_shape(shape_after, spacing, target)
-    data = resample_data(data, new_shape, spacing, target, order=3,
+    target = resampled_spacing(config.dim, config.spacing, spacing)
+    shape = new_shape(shape_after, spacing, target)
+    data = resample_data(data, shape, spacing, target, order=3,
                          anisotropy_threshold=config.anisotropy_threshold, order_z=0)
     data = np.ascontiguousarray(data, dtype=np.float32)
     locations = {}
     if seg is not None:
-        seg = resample_data(seg, new_shape, spacing, target, order=1, is_seg=True,
+        seg = resample_data(seg, shape, spacing, target, order=1, is_seg=True,
                             anisotropy_threshold=config.anisotropy_threshold, order_z=0)
         seg = np.ascontiguousarray(seg, dtype=np.int16)
         locations = sample_class_locations(seg, dataset.foreground_regions)
     props = CaseProperties(case_id=case_id, image=image_props, shape_before_cropping=shape_before, bbox=bbox,
-                           shape_after_cropping=shape_after, spacing=spacing, class_locations=locations)
+                           shape_after_cropping=shape_after, spacing=spacing, spacing_after_resampling=target,
+                           shape_after_resampling=[int(s) for s in data.shape[1:]], class_locations=locations)
     return data, seg, props

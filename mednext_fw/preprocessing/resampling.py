@@ -21,10 +21,6 @@ from scipy import ndimage
 _SPLINE_PAD = 12  # scipy pads by this much before prefiltering with edge extension
 
 
-def compute_new_shape(shape: Sequence[int], spacing: Sequence[float], new_spacing: Sequence[float]) -> list[int]:
-    return [max(1, int(round(s * sp / nsp))) for s, sp, nsp in zip(shape, spacing, new_spacing)]
-
-
 def separate_z_axis(current_spacing: Sequence[float], new_spacing: Sequence[float],
                     anisotropy_threshold: float = 3.0) -> int | None:
     """The low-resolution axis to treat separately, or None (nnU-Net's rule)."""

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from mednext_fw.errors import UserError
 from mednext_fw.io.atomic import atomic_path
 
 CONFIG_ORDER = ("2d", "3d_fullres", "3d_lowres", "3d_cascade_fullres")
 
 
-class SelectionError(ValueError):
+class SelectionError(UserError, ValueError):
     """The trained models cannot be compared as asked (missing folds, predictions, probabilities)."""
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from mednext_fw.io.atomic import sweep_temporaries
 from mednext_fw.trainers import checkpoint as ckpt_io
 from mednext_fw.trainers.distributed import DistContext, init_distributed
 from mednext_fw.trainers.guards import NonFiniteLossGuard, SignalCatcher
@@ -228,6 +229,9 @@ class BaseTrainer(abc.ABC):
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
+        if self.dist.is_main:  # what a killed earlier run left half-written (other ranks write nothing here)
+            sweep_temporaries(self.output_dir)
+            sweep_temporaries(self.output_dir.parent, recursive=False)
         if not self._is_set_up:
             self.setup()
         if self.settings.continue_training:
@@ -255,11 +259,14 @@ class BaseTrainer(abc.ABC):
             self.close_data()
         self.logger.log(f"Training finished after {self.epoch} epochs")
         took = None
-        if self.settings.final_validation:
-            start = time.monotonic()
-            self.final_validation()
-            took = time.monotonic() - start
-        self.pacer.finished(took)
+        try:
+            if self.settings.final_validation:
+                start = time.monotonic()
+                self.final_validation()
+                took = time.monotonic() - start
+            self.pacer.finished(took)
+        finally:
+            self.logger.close()
 
     def run_epoch(self) -> None:
         s, e = self.settings, self.epoch

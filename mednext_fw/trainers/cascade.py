@@ -17,12 +17,12 @@ from tqdm import tqdm
 from mednext_fw.inference.cascade import native_to_preprocessed, one_hot
 from mednext_fw.io.atomic import save_npy_atomic
 from mednext_fw.io.image_io import read_seg
-from mednext_fw.preprocessing.case_properties import CaseProperties
 from mednext_fw.trainers.experiment import Experiment
-from mednext_fw.trainers.splits import load_or_create_splits
+from mednext_fw.errors import UserError
+from mednext_fw.planners.splits import read_splits
 
 
-class CascadeInputError(ValueError):
+class CascadeInputError(UserError, ValueError):
     """The previous stage's cross-validation predictions a cascade trains on are missing."""
 
 
@@ -40,7 +40,7 @@ class CascadeInputs:
 
     def sources(self, cases: Sequence[str]) -> dict[str, Path]:
         """Each case's previous-stage validation prediction; refuses, naming the folds, when any is missing."""
-        splits = load_or_create_splits(self.exp.preprocessed_dir / "splits_final.json", list(cases), create=False)
+        splits = read_splits(self.exp.preprocessed_dir / "splits_final.json")
         fold_of = {c: k for k, s in enumerate(splits) for c in s["val"]}
         ending = self.exp.dataset.file_ending
         out, missing = {}, {}
@@ -69,8 +69,8 @@ class CascadeInputs:
         if todo:
             log(f"cascade: bringing {len(todo)} {self.previous} prediction(s) onto the {self.exp.config.name} grid")
         for case, src, dst in tqdm(todo, desc="previous stage", disable=not (progress and todo)):
-            props = CaseProperties.load(self.exp.data_dir / f"{case}.json")
-            shape = np.load(self.exp.data_dir / f"{case}.npy", mmap_mode="r").shape[1:]
+            props = self.exp.cases.read_properties(case)
+            shape = self.exp.cases.read_data(case).shape[1:]
             seg = native_to_preprocessed(read_seg(src)[0][0], self.exp.plans, self.exp.config, props, shape)
             save_npy_atomic(seg, dst)
 

@@ -1,8 +1,7 @@
-"""Checkpoint files: atomic writes, RNG state capture, and loading helpers.
+"""Checkpoint writing (atomic), RNG state capture and partial weight loading: the trainer's side.
 
-A checkpoint is a plain dict (see the contract in the design notes): ``network_builder``,
-``network_state`` (never with a DDP ``module.`` prefix), ``epoch``, ``trainer_name``,
-``config_name``, plus the resume state the trainer adds (optimiser, scaler, schedule, logs, RNG).
+Reading a checkpoint file and its contract belong to ``network_architectures.checkpoint``, which
+inference uses too; its names are imported here so trainer code has one module to ask.
 """
 from __future__ import annotations
 
@@ -14,12 +13,10 @@ import numpy as np
 import torch
 
 from mednext_fw.io.atomic import atomic_path
+from mednext_fw.network_architectures.checkpoint import CheckpointError, load_checkpoint, strip_prefixes
 
-CHECKPOINT_NAMES = ("checkpoint_final.pth", "checkpoint_latest.pth", "checkpoint_best.pth")
-
-
-class CheckpointError(ValueError):
-    pass
+__all__ = ["CheckpointError", "load_checkpoint", "strip_prefixes", "unwrap", "rng_state", "set_rng_state",
+           "save_checkpoint", "load_matching_weights"]
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:
@@ -31,16 +28,6 @@ def unwrap(module: torch.nn.Module) -> torch.nn.Module:
             module = module._orig_mod
         else:
             return module
-
-
-def strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out = {}
-    for key, value in state.items():
-        for prefix in ("module.", "_orig_mod."):
-            while key.startswith(prefix):
-                key = key[len(prefix):]
-        out[key] = value
-    return out
 
 
 def rng_state() -> dict[str, Any]:
@@ -61,28 +48,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
-
-
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        # weights_only=False: our checkpoints hold numpy RNG state and plain Python objects.
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as exc:  # a truncated/corrupt file must name itself
-        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from exc
-    if not isinstance(ckpt, dict) or "network_state" not in ckpt:
-        raise CheckpointError(f"{path}: not a mednext_fw checkpoint (no 'network_state' entry)")
-    return ckpt
-
-
-def find_resume_checkpoint(fold_dir: Path) -> Path | None:
-    """Final (if the run ended) > latest > best, like nnU-Net's ``--c``."""
-    for name in CHECKPOINT_NAMES:
-        if (fold_dir / name).is_file():
-            return fold_dir / name
-    return None
 
 
 def load_matching_weights(network: torch.nn.Module, state: dict[str, torch.Tensor]) -> dict[str, list[str]]:

@@ -10,7 +10,6 @@ validation batches come from :func:`batch_stream` directly and are never augment
 from __future__ import annotations
 
 import copy
-import json
 import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterator, Sequence
@@ -23,10 +22,11 @@ from batchgenerators.transforms.abstract_transforms import AbstractTransform
 from mednext_fw import paths
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.planners.plans import Configuration, NetworkPlan, Plans
+from mednext_fw.planners.splits import fold_cases, read_splits
 from mednext_fw.preprocessing.classification import load_cache
+from mednext_fw.preprocessing.folder import CaseFolder, PreprocessedFolder
 from mednext_fw.trainers.data.classification_augmentation import Augmentation2D, augment_batch
 from mednext_fw.trainers.experiment import Experiment, ExperimentError, RunSpec, model_folder_name
-from mednext_fw.trainers.splits import fold_cases
 
 
 def effective_configuration(planned: Configuration, spec: RunSpec, network_name: str | None,
@@ -83,14 +83,12 @@ def prepare_classification_experiment(spec: RunSpec, network_name: str | None = 
     ids = list(index["ids"])
     if spec.fold == "all":
         train, val = list(ids), list(ids)
-    else:
-        splits_file = pre / "splits_final.json"
-        if not splits_file.is_file():
-            raise ExperimentError(f"{splits_file}: not found; run mednext_plan_and_preprocess -d {spec.dataset}")
-        train, val = fold_cases(json.loads(splits_file.read_text()), spec.fold, ids, str(splits_file))
+    else:  # the one fold rule (planners.splits)
+        splits_file = PreprocessedFolder(pre).splits_file
+        train, val = fold_cases(read_splits(splits_file), spec.fold, ids, str(splits_file))
     model_dir = paths.results_root() / spec.dataset / model_folder_name(spec, base, config)
-    return Experiment(spec, effective, config, DatasetJson.load(pre / "dataset.json"), pre, data_dir, model_dir,
-                      train, val)
+    return Experiment(spec, effective, config, DatasetJson.load(pre / "dataset.json"), PreprocessedFolder(pre),
+                      CaseFolder(data_dir, spec.dataset, spec.configuration), model_dir, train, val)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 
 from mednext_fw.devices import select_device
+from mednext_fw.errors import UsageError
 
 
 @dataclass
@@ -76,7 +77,7 @@ def shard(items: list, rank: int, world_size: int) -> list:
 
 def split_batch_size(global_batch: int, rank: int, world_size: int) -> int:
     if global_batch < world_size:
-        raise ValueError(f"batch size {global_batch} is smaller than the number of processes {world_size}")
+        raise UsageError(f"batch size {global_batch} is smaller than the number of processes {world_size}")
     base, rest = divmod(global_batch, world_size)
     return base + (1 if rank < rest else 0)
 

@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from mednext_fw import paths
+from mednext_fw.errors import UserError
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.planners.plans import Configuration, Plans
-from mednext_fw.trainers.splits import fold_cases, load_or_create_splits
+from mednext_fw.planners.splits import fold_cases, read_splits
+from mednext_fw.preprocessing.folder import CaseFolder, PreprocessedFolder
 
 DEFAULT_TRAINER = "MedNeXtTrainer"
 
 
-class ExperimentError(ValueError):
+class ExperimentError(UserError, ValueError):
     pass
 
 
@@ -52,8 +54,8 @@ class Experiment:
     plans: Plans  # effective (overrides applied)
     config: Configuration  # effective
     dataset: DatasetJson
-    preprocessed_dir: Path  # $MEDNEXT_preprocessed/Dataset###_Name
-    data_dir: Path  # ... /<data_identifier>
+    preprocessed: PreprocessedFolder  # $MEDNEXT_preprocessed/Dataset###_Name
+    cases: CaseFolder  # ... /<data_identifier>: the arrays this configuration trains on
     model_dir: Path  # $MEDNEXT_results/Dataset###_Name/<Trainer>__<config>
     train_cases: list[str]
     val_cases: list[str]
@@ -61,6 +63,14 @@ class Experiment:
     @property
     def fold_dir(self) -> Path:
         return self.model_dir / f"fold_{self.spec.fold}"
+
+    @property
+    def preprocessed_dir(self) -> Path:
+        return self.preprocessed.path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.cases.path
 
 
 def effective_configuration(config: Configuration, spec: SegmentationSpec) -> Configuration:
@@ -91,17 +101,12 @@ def model_folder_name(spec: SegmentationSpec, planned: Configuration, effective:
     return f"{name}__{spec.configuration}"
 
 
-def available_cases(data_dir: Path) -> list[str]:
-    return sorted(p.name[:-4] for p in data_dir.glob("*.npy") if not p.name.endswith("_seg.npy"))
-
-
-def prepare_experiment(spec: SegmentationSpec, create_splits: bool = True) -> Experiment:
-    pre_dir = paths.preprocessed_root() / spec.dataset
-    plans_file = pre_dir / "plans.json"
-    if not plans_file.is_file():
-        raise ExperimentError(f"{plans_file}: not found; run mednext_plan_and_preprocess -d {spec.dataset} first")
-    plans = Plans.load(plans_file)
-    dataset = DatasetJson.load(pre_dir / "dataset.json")
+def prepare_experiment(spec: SegmentationSpec) -> Experiment:
+    pre = PreprocessedFolder.of(spec.dataset)
+    if not pre.plans_file.is_file():
+        raise ExperimentError(f"{pre.plans_file}: not found; run mednext_plan_and_preprocess -d {spec.dataset} first")
+    plans = Plans.load(pre.plans_file)
+    dataset = DatasetJson.load(pre.dataset_file)
     planned = plans.configuration(spec.configuration)
     if planned.task != "segmentation":
         raise ExperimentError(f"configuration '{spec.configuration}' is a {planned.task} configuration; "
@@ -109,15 +114,13 @@ def prepare_experiment(spec: SegmentationSpec, create_splits: bool = True) -> Ex
     config = effective_configuration(planned, spec)
     effective = copy.deepcopy(plans)
     effective.configurations = {spec.configuration: config}
-    data_dir = pre_dir / (config.data_identifier or f"{plans.plans_name}_{spec.configuration}")
-    cases = available_cases(data_dir) if data_dir.is_dir() else []
-    if not cases:
-        raise ExperimentError(f"{data_dir}: no preprocessed cases; run mednext_plan_and_preprocess -d {spec.dataset} "
-                              f"-c {spec.configuration}")
-    splits = load_or_create_splits(pre_dir / "splits_final.json", cases, create=create_splits)
-    train, val = fold_cases(splits, spec.fold, cases, str(pre_dir / "splits_final.json"))
+    folder = pre.configuration(config.data_identifier or f"{plans.plans_name}_{spec.configuration}",
+                               spec.configuration)
+    cases = folder.require_complete()  # an interrupted preprocess is refused here, naming the cases
+    splits = None if spec.fold == "all" else read_splits(pre.splits_file)
+    train, val = fold_cases(splits, spec.fold, cases, str(pre.splits_file))
     model_dir = paths.results_root() / spec.dataset / model_folder_name(spec, planned, config)
-    return Experiment(spec, effective, config, dataset, pre_dir, data_dir, model_dir, train, val)
+    return Experiment(spec, effective, config, dataset, pre, folder, model_dir, train, val)
 
 
 def write_model_folder_files(exp: Experiment) -> None:

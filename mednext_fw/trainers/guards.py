@@ -10,8 +10,10 @@ import threading
 import warnings
 from typing import Callable
 
+from mednext_fw.errors import UserError
 
-class TrainingDivergedError(RuntimeError):
+
+class TrainingDivergedError(UserError, RuntimeError):
     """Raised after too many consecutive non-finite losses: the run will not recover by itself."""
 
 

@@ -1,16 +1,30 @@
-"""Per-epoch history, the appended ``training_log.txt`` and the ``progress.png`` plot."""
+"""Per-epoch history, the appended ``training_log.txt`` and the ``progress.png`` plot.
+
+Log lines go through the ``logging`` module like every other message of the package: a training
+run's logger (``mednext_fw.training.<n>``) has the log file as a handler (appended, so a resumed run
+continues the same file) and, when ``echo``, the console; every line carries a time stamp.
+"""
 from __future__ import annotations
 
 import datetime
-import sys
+import itertools
+import logging
 from pathlib import Path
 from typing import Any
 
 from mednext_fw.io.atomic import atomic_path
+from mednext_fw.logs import ConsoleHandler
 
 # wall_time: seconds of training so far (resumed sessions included); predicted_end: the predicted total
 # at that epoch (time budget or fixed schedule), so the plot shows how the prediction converged.
 SERIES = ("train_loss", "val_loss", "metric", "ema_metric", "lr", "epoch_time", "wall_time", "predicted_end")
+_COUNTER = itertools.count()
+
+
+class _StampEveryLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S")
+        return "\n".join(f"{stamp}: {line}" for line in (record.getMessage().splitlines() or [""]))
 
 
 class TrainingLogger:
@@ -26,20 +40,40 @@ class TrainingLogger:
         self.echo = echo
         self.metric_name = metric_name
         self.history: dict[str, list[float]] = {k: [] for k in SERIES}
+        self._logger: logging.Logger | None = None
         self.budget_s: float | None = None  # drawn in the wall-time panel
 
+    def _get_logger(self) -> logging.Logger:
+        if self._logger is None:
+            logger = logging.getLogger(f"mednext_fw.training.run{next(_COUNTER)}")
+            logger.setLevel(logging.INFO)
+            logger.propagate = False  # its own console handler; a root handler would print it twice
+            handlers: list[logging.Handler] = []
+            if self.log_file is not None:
+                self.log_file.parent.mkdir(parents=True, exist_ok=True)
+                handlers.append(logging.FileHandler(self.log_file, mode="a", delay=True))
+            if self.echo:
+                handlers.append(ConsoleHandler())
+            for h in handlers:
+                h.setFormatter(_StampEveryLine())
+                logger.addHandler(h)
+            self._logger = logger
+        return self._logger
+
     def log(self, message: str) -> None:
-        if not self.enabled:
-            return
-        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-        lines = "".join(f"{stamp}: {line}\n" for line in str(message).splitlines() or [""])
-        if self.log_file is not None:
-            self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.log_file, "a") as f:  # appended, so a resumed run continues the same file
-                f.write(lines)
-        if self.echo:
-            sys.stdout.write(lines)
-            sys.stdout.flush()
+        if self.enabled:
+            logger = self._get_logger()
+            logger.info(str(message))
+            for h in logger.handlers:
+                h.flush()
+
+    def close(self) -> None:
+        """Close the log file (the next ``log`` reopens it, appending)."""
+        if self._logger is not None:
+            for h in list(self._logger.handlers):
+                h.close()
+                self._logger.removeHandler(h)
+            self._logger = None
 
     def record(self, **values: float) -> None:
         unknown = set(values) - set(SERIES)

@@ -11,17 +11,19 @@ from typing import Any
 
 import torch
 
+from mednext_fw.errors import UsageError
+
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 class Precision:
     def __init__(self, device: torch.device, mode: str = "auto"):
         if mode not in PRECISIONS:
-            raise ValueError(f"unknown precision '{mode}' (choose {', '.join(PRECISIONS)})")
+            raise UsageError(f"unknown precision '{mode}' (choose {', '.join(PRECISIONS)})")
         if mode == "auto":
             mode = "fp16" if device.type == "cuda" else "fp32"
         if mode == "fp16" and device.type == "cpu":
-            raise ValueError("fp16 autocast is not supported on CPU; use --precision bf16 or fp32")
+            raise UsageError("fp16 autocast is not supported on CPU; use --precision bf16 or fp32")
         self.device = device
         self.mode = mode
         self.dtype = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[mode]

@@ -7,7 +7,6 @@ name. The loop, AMP, checkpoints, resume and DDP come from :class:`BaseTrainer`.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -45,8 +44,7 @@ class MedNeXtTrainer(BaseTrainer):
                  experiment: Experiment | None = None):
         if dist_ctx is None:
             dist_ctx, device = init_distributed(settings.device)
-        # Only rank 0 may create splits_final.json; the split is deterministic, so the others agree anyway.
-        self.exp = experiment or prepare_experiment(spec, create_splits=dist_ctx.is_main)
+        self.exp = experiment or prepare_experiment(spec)
         self.spec = self.exp.spec
         super().__init__(self.exp.fold_dir, settings, callbacks, dist_ctx, device)
         self.trainer_name = self.spec.trainer_name
@@ -132,8 +130,8 @@ class MedNeXtTrainer(BaseTrainer):
 
     def dataset_of(self, cases: list[str]) -> PreprocessedDataset:
         if self.cascade:
-            return CascadeDataset(self.exp.data_dir, cases, self.cascade.folder)
-        return PreprocessedDataset(self.exp.data_dir, cases)
+            return CascadeDataset(self.exp.cases, cases, self.cascade.folder)
+        return PreprocessedDataset(self.exp.cases, cases)
 
     def previous_stage_transforms(self, train: bool) -> list:
         if not self.cascade:
@@ -170,10 +168,8 @@ class MedNeXtTrainer(BaseTrainer):
         return (float(np.mean(valid)) if valid else float("nan")), per_class
 
     def checkpoint_extras(self) -> dict[str, Any]:
-        net = self.exp.config.network
-        return {"config_name": self.spec.configuration, "dataset_name": self.spec.dataset, "fold": self.spec.fold,
-                "variant": net.variant, "kernel_size": net.kernel_size, "model_folder": self.exp.model_dir.name,
-                "configuration": asdict(self.exp.config)}
+        # Everything else about the run is in the model folder's plans.json, which inference reads.
+        return {"config_name": self.spec.configuration}
 
     # ------------------------------------------------------------------ run
     def run(self) -> None:
@@ -219,11 +215,9 @@ class MedNeXtTrainer(BaseTrainer):
                          tta=self.settings.final_validation_tta)
 
     def _final_validation_estimate(self, predictor, cases: Sequence[str]):
-        from mednext_fw.preprocessing.case_properties import CaseProperties
-
-        shapes = [np.load(self.exp.data_dir / f"{c}.npy", mmap_mode="r").shape[1:] for c in cases]
-        native = [float(np.prod(CaseProperties.load(self.exp.data_dir / f"{c}.json").shape_before_cropping))
-                  for c in cases]
+        props = [self.exp.cases.read_properties(c) for c in cases]
+        shapes = [p.shape_after_resampling for p in props]
+        native = [float(np.prod(p.shape_before_cropping)) for p in props]
         was_training = self.network.training
         estimate = predictor.estimate(shapes, native)
         self.network.train(was_training)
@@ -235,7 +229,6 @@ class MedNeXtTrainer(BaseTrainer):
 
     def final_validation(self) -> None:
         from mednext_fw.evaluation import evaluate_folders, format_table
-        from mednext_fw.preprocessing.case_properties import CaseProperties
 
         exp = self.exp
         out_dir = self.output_dir / "validation"
@@ -258,15 +251,14 @@ class MedNeXtTrainer(BaseTrainer):
             probs = out_dir / f"{case}.npz" if keep_probs else None
             if target.is_file() and (probs is None or probs.is_file()):  # a re-run validation resumes
                 continue
-            data = np.load(exp.data_dir / f"{case}.npy")
+            data, props = exp.cases.read_data(case, mmap=False), exp.cases.read_properties(case)
             if self.cascade:
                 data = self.cascade.with_previous(case, data)
-            props = CaseProperties.load(exp.data_dir / f"{case}.json")
             predictor.predict_preprocessed_to_file(data, props, target, probs)
         self.dist.barrier()
         if not self.dist.is_main:
             return
-        summary = evaluate_folders(exp.preprocessed_dir / "gt_segmentations", out_dir, exp.dataset.foreground_regions,
+        summary = evaluate_folders(exp.preprocessed.gt_dir, out_dir, exp.dataset.foreground_regions,
                                    ending, ignore_label=exp.dataset.ignore_label,
                                    output_json=out_dir / "summary.json", output_csv=out_dir / "summary.csv",
                                    case_ids=exp.val_cases)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mednext_fw.errors import UsageError
+
 
 @dataclass
 class TrainingSettings:
@@ -34,14 +36,14 @@ class TrainingSettings:
     def validate(self) -> None:
         for name in ("num_epochs", "iters_per_epoch", "latest_every", "max_nonfinite"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1 (got {getattr(self, name)})")
+                raise UsageError(f"{name} must be >= 1 (got {getattr(self, name)})")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
-            raise ValueError(f"time_budget_s must be > 0 (got {self.time_budget_s})")
+            raise UsageError(f"time_budget_s must be > 0 (got {self.time_budget_s})")
         if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1 (got {self.threads})")
+            raise UsageError(f"threads must be >= 1 (got {self.threads})")
         if self.val_iters < 0:
-            raise ValueError(f"val_iters must be >= 0 (got {self.val_iters})")
+            raise UsageError(f"val_iters must be >= 0 (got {self.val_iters})")
         if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
+            raise UsageError(f"ema_decay must be in [0, 1) (got {self.ema_decay})")
         if self.channels_last not in ("auto", "on", "off"):
-            raise ValueError(f"channels_last must be auto, on or off (got {self.channels_last})")
+            raise UsageError(f"channels_last must be auto, on or off (got {self.channels_last})")

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from mednext_fw.durations import DurationError, format_duration, parse_duration  # noqa: F401 (re-exported)
+from mednext_fw.errors import UserError
 
 MIN_ITERS_PER_EPOCH = 10  # fewer makes per-epoch validation and checkpoints dominate
 MIN_EPOCHS_WANTED = 20  # epochs are the re-fit granularity: shorter epochs when the budget is small
@@ -25,7 +26,7 @@ RECENT_EPOCHS = 3  # the epoch-time estimate is the mean of the last few (one sl
 DEFAULT_EPOCH_OVERHEAD_S = 1.0  # checkpoint + plot + log before the first epoch has been measured
 
 
-class TimeBudgetError(ValueError):
+class TimeBudgetError(UserError, ValueError):
     """The budget cannot hold even a minimal schedule."""
 
 

@@ -6,10 +6,11 @@ from typing import Any, Callable
 
 from torch import nn
 
+from mednext_fw.errors import UserError
 from mednext_fw.trainers import checkpoint as ckpt_io
 
 
-class WeightInitError(ValueError):
+class WeightInitError(UserError, ValueError):
     pass
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 from PIL import Image
 
 from mednext_fw.cli.demo import main
 
 
+@pytest.mark.slow
 def test_demo_runs_every_stage(tmp_path, monkeypatch):
     for k in ("raw", "preprocessed", "results"):
         # The demo points os.environ at its own roots; registering the keys here makes monkeypatch

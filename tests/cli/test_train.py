@@ -8,7 +8,7 @@ from mednext_fw.cli import plan_and_preprocess, train
 from mednext_fw.trainers.checkpoint import load_checkpoint
 
 TINY = ["--patch-size", "32", "32", "32", "--n-channels", "4", "--network-kwargs", '{"block_counts": [1,1,1,1,1,1,1,1,1]}',
-        "--iters-per-epoch", "3", "--val-iters", "1", "--num-workers", "0", "--seed", "0", "--no-val-tta", "--no-progress"]
+        "--iters-per-epoch", "3", "--val-iters", "1", "--num-workers", "0", "--seed", "0", "--disable-tta", "--no-progress"]
 
 
 @pytest.fixture
@@ -20,6 +20,7 @@ def brain_pre(brain_raw, roots):
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 def test_train_fold_writes_every_output(brain_pre, capsys):
     assert train.main(["3d_fullres", "0", "--epochs", "2", *TINY]) == 0  # -d omitted: one dataset
     model = brain_pre["results"] / "Dataset001_BrainMask" / "MedNeXtTrainer__3d_fullres"
@@ -61,3 +62,27 @@ def test_user_errors_exit_1_without_traceback(brain_pre, capsys):
     for text in ("FOLD must be", "fold 9 does not exist", "2d_nonexistent", "No dataset matches '77'",
                  "/no/such.pth", "Unknown trainer 'NoSuchTrainer'", "--patch-size needs 3"):
         assert text in err
+
+
+def test_incomplete_case_is_refused_naming_it_and_the_fix(brain_pre, capsys):
+    # What an interrupted preprocess can leave: the image array of a case, without labels and properties.
+    data = next(brain_pre["preprocessed"].glob("Dataset001_BrainMask/*_3d_fullres"))
+    case = sorted(p.name[:-len("_seg.npy")] for p in data.glob("*_seg.npy"))[0]
+    (data / f"{case}_seg.npy").unlink()
+    (data / f"{case}.json").unlink()
+    assert train.main(["3d_fullres", "all", "--epochs", "1", *TINY]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"({case})" in err and "not completely preprocessed" in err
+    assert "re-run mednext_plan_and_preprocess -d Dataset001_BrainMask -c 3d_fullres" in err
+    assert plan_and_preprocess.main(["-d", "1", "-c", "3d_fullres", "-np", "1"]) == 0  # the fix: it resumes
+    assert (data / f"{case}.json").is_file()
+
+
+@pytest.mark.slow
+def test_stale_temporary_is_not_a_case(brain_pre):
+    # A kill -9 during np.save leaves a hidden, truncated temporary; it used to be read as a 6th case.
+    data = next(brain_pre["preprocessed"].glob("Dataset001_BrainMask/*_3d_fullres"))
+    (data / ".ghost.tmp-1a2b3c4d.npy").write_bytes(b"\x93NUMPY\x01\x00truncated")
+    assert train.main(["-c", "3d_fullres", "all", "--epochs", "1", "--no-final-val", *TINY]) == 0  # -c as elsewhere
+    assert plan_and_preprocess.main(["-d", "1", "-c", "3d_fullres", "-np", "1"]) == 0
+    assert not (data / ".ghost.tmp-1a2b3c4d.npy").exists()  # every run sweeps the temporaries of dead runs

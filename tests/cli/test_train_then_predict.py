@@ -31,6 +31,7 @@ def trained(tmp_path_factory, shared_data):
     mp.undo()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tta", [True, False])
 def test_two_fold_ensemble_writes_native_geometry(trained, shared_data, tmp_path, tta):
     images = tmp_path / "in"

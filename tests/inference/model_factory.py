@@ -70,7 +70,7 @@ def make_model_folder(results: Path, dataset_dir: Path, folds: Sequence[int] = (
     plans.save(folder / "plans.json")
     shutil.copy(dataset_dir / "dataset.json", folder / "dataset.json")
     for fold in folds:
-        net, kwargs = tiny_network(100 + fold, dataset.num_channels, name=network)
+        net, kwargs = tiny_network(100 + (fold if isinstance(fold, int) else 99), dataset.num_channels, name=network)
         (folder / f"fold_{fold}").mkdir(exist_ok=True)
         for chk in checkpoints:
             torch.save({"network_builder": {"name": network, "kwargs": kwargs},

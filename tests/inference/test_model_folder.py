@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from mednext_fw.inference.model_folder import (ModelFolder, ModelFolderError, load_checkpoint, load_networks,
-                                               network_from_checkpoint, resolve_model_folder)
+from mednext_fw.inference.model_folder import ModelFolder, ModelFolderError, load_networks, resolve_model_folder
+from mednext_fw.network_architectures.checkpoint import CheckpointError, load_checkpoint, network_from_checkpoint
 from tests.inference.model_factory import make_model_folder, tiny_network
 
 
@@ -30,18 +30,21 @@ def test_ddp_prefix_is_stripped_and_mismatch_reported(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x), net(x))
     ckpt["network_builder"]["kwargs"]["num_classes"] = 3
-    with pytest.raises(ModelFolderError, match="weights do not match"):
+    with pytest.raises(CheckpointError, match="weights do not match"):
         network_from_checkpoint(ckpt)
     ckpt["network_builder"]["name"] = "no_such_net"
-    with pytest.raises(ModelFolderError, match="cannot rebuild network 'no_such_net'"):
+    with pytest.raises(CheckpointError, match="cannot rebuild network 'no_such_net'"):
         network_from_checkpoint(ckpt)
     bad = tmp_path / "checkpoint_final.pth"
     bad.write_bytes(b"\x00truncated")
-    with pytest.raises(ModelFolderError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         load_checkpoint(bad)
     torch.save({"network_state": {}}, bad)
-    with pytest.raises(ModelFolderError, match="missing \\['network_builder'\\]"):
-        load_checkpoint(bad)
+    assert load_checkpoint(bad) == {"network_state": {}}  # a trainer's resume needs no builder
+    with pytest.raises(CheckpointError, match="missing \\['network_builder'\\]"):
+        load_checkpoint(bad, require=("network_builder", "network_state"))
+    with pytest.raises(CheckpointError, match="missing \\['network_builder'\\]"):
+        network_from_checkpoint({"network_state": {}})
 
 
 def test_resolution_rules(roots, shared_data):
@@ -61,3 +64,13 @@ def test_resolution_rules(roots, shared_data):
         resolve_model_folder(config="3d_lowres")
     with pytest.raises(ModelFolderError, match="model folder is named"):
         ModelFolder.open(roots["results"])
+
+
+def test_default_folds_find_fold_all(roots, shared_data):
+    # What mednext_demo leaves: one model trained on every case, in fold_all.
+    mf_path = make_model_folder(roots["results"], shared_data / "Dataset001_BrainMask", folds=("all",))
+    mf = ModelFolder.open(mf_path)
+    assert mf.folds() == [] and mf.default_folds() == ["all"]
+    assert len(load_networks(mf, None)) == 1
+    make_model_folder(roots["results"], shared_data / "Dataset001_BrainMask", folds=(0, 1))
+    assert ModelFolder.open(mf_path).default_folds() == [0, 1]  # cross-validation folds first, as nnU-Net

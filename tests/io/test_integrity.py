@@ -100,9 +100,100 @@ def _break_json(d):
     return "dataset.json: not valid JSON"
 
 
+def _patch_nifti_header(path, offset, fmt, value):
+    """Overwrite one header field of a .nii.gz in place (what a broken converter writes)."""
+    import gzip
+    import struct
+
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[offset:offset + struct.calcsize(fmt)] = struct.pack(fmt, value)
+    path.write_bytes(gzip.compress(bytes(raw)))
+
+
+def _break_nan_nifti(d):
+    # SimpleITK's NIfTI reader turns these into 0; the raw read (nibabel) sees them.
+    img = np.full((12, 14, 16), 10.0, np.float32)
+    img[2, 2, 2] = np.nan
+    img[3, 3, 3] = np.inf
+    write_nifti(img, d / "imagesTr" / "case1_0000.nii.gz")
+    return r"case1_0000.nii.gz: contains NaN or Inf values \(2 voxel\(s\)\)"
+
+
+def _break_zero_pixdim(d):
+    _patch_nifti_header(d / "imagesTr" / "case2_0000.nii.gz", 80 + 4 * 2, "<f", 0.0)  # pixdim[3]
+    return r"case2_0000.nii.gz: voxel spacing \(pixdim\) .* is zero or not finite on axis \[2\]"
+
+
+def _break_nan_pixdim(d):
+    _patch_nifti_header(d / "labelsTr" / "case0.nii.gz", 80, "<f", float("nan"))  # pixdim[1]
+    return r"case0.nii.gz: voxel spacing \(pixdim\) .* is zero or not finite on axis \[0\]"
+
+
+def _break_corrupt_header(d):
+    _patch_nifti_header(d / "imagesTr" / "case0_0000.nii.gz", 70, "<h", 9999)  # no such datatype code
+    return "case0_0000.nii.gz: cannot be read"
+
+
+def _break_wrong_ending(d):
+    img = sitk.ReadImage(str(d / "imagesTr" / "case1_0000.nii.gz"))
+    sitk.WriteImage(img, str(d / "imagesTr" / "case1_0000.nii"))
+    (d / "imagesTr" / "case1_0000.nii.gz").unlink()
+    sitk.WriteImage(sitk.ReadImage(str(d / "labelsTr" / "case2.nii.gz")), str(d / "labelsTr" / "case2.mha"))
+    return r"(?s)case1_0000.nii: its ending differs from dataset.json's file_ending '.nii.gz'.*case2.mha: its ending"
+
+
+def _break_channels_name_to_index(d):
+    _edit_json(d, channel_names={"MRI": 0})
+    return r"'channel_names' is written name -> index"
+
+
+def _break_null_num_training(d):
+    _edit_json(d, numTraining=None)
+    return r"'numTraining' must be the number of training cases .* got null"
+
+
+def _break_duplicate_label_value(d):
+    _edit_json(d, labels={"background": 0, "blob": 1, "lesion": 1})
+    return r"'labels' gives value 1 to both 'blob' and 'lesion'"
+
+
+def _break_label_as_string(d):
+    _edit_json(d, labels={"background": 0, "blob": "1"})
+    return r"'labels' entry 'blob' must be a label value"
+
+
+def _break_vector_label(d):
+    seg = sitk.GetImageFromArray(np.zeros((12, 14, 16, 3), np.uint8), isVector=True)
+    sitk.WriteImage(seg, str(d / "labelsTr" / "case1.nii.gz"))
+    return "case1.nii.gz: has 3 components per voxel"
+
+
+def _break_2d_and_3d_cases(d):
+    write_nifti(np.zeros((14, 16), np.float32), d / "imagesTr" / "case0_0000.nii.gz")
+    write_nifti(np.zeros((14, 16), np.uint8), d / "labelsTr" / "case0.nii.gz")
+    return r"mixture of 2D and 3D cases: 2D \['case0'\], 3D \['case1', 'case2'\]"
+
+
+def _break_channel_shape(d):
+    _edit_json(d, channel_names={"0": "T1", "1": "T2"})
+    for i in range(3):
+        shape = (12, 14, 16) if i != 2 else (12, 14, 17)
+        write_nifti(np.ones(shape, np.float32), d / "imagesTr" / f"case{i}_0001.nii.gz")
+    return r"case2_0001.nii.gz: shape \(12, 14, 17\) differs from its label"
+
+
+def _break_broken_symlink(d):
+    (d / "labelsTr" / "case1.nii.gz").unlink()
+    (d / "labelsTr" / "case1.nii.gz").symlink_to(d / "nowhere" / "case1.nii.gz")
+    return r"case1.nii.gz: broken symbolic link"
+
+
 BREAKERS = [_break_missing_label, _break_missing_channel, _break_extra_channel, _break_shape, _break_spacing,
             _break_label_value, _break_nan, _break_consecutive, _break_corrupt, _break_truncated, _break_4d, _break_2d_3d,
-            _break_num_training, _break_json]
+            _break_num_training, _break_json, _break_nan_nifti, _break_zero_pixdim, _break_nan_pixdim,
+            _break_corrupt_header, _break_wrong_ending, _break_channels_name_to_index, _break_null_num_training,
+            _break_duplicate_label_value, _break_label_as_string, _break_vector_label, _break_2d_and_3d_cases,
+            _break_channel_shape, _break_broken_symlink]
 
 
 @pytest.mark.parametrize("breaker", BREAKERS, ids=lambda f: f.__name__[7:])
@@ -116,6 +207,20 @@ def test_bad_input_is_reported_and_nothing_written(roots, capsys, breaker):
 
     assert re.search(expected, err), err
     assert list(roots["preprocessed"].iterdir()) == []
+
+
+@pytest.mark.parametrize("breaker", [_break_channels_name_to_index, _break_null_num_training, _break_zero_pixdim],
+                         ids=lambda f: f.__name__[7:])
+def test_refused_before_anything_is_written_even_without_the_check(roots, capsys, breaker):
+    # --no-verify skips the integrity check, not the reading of dataset.json and the headers.
+    d = make_dataset(roots["raw"])
+    expected = breaker(d)
+    assert main(["-d", "5", "-np", "1", "--no-verify"]) == 1
+    import re
+
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and re.search(expected, err), err
+    assert not any(p.is_file() for p in roots["preprocessed"].rglob("*.npy"))
 
 
 def test_all_problems_reported_at_once(roots):

@@ -5,7 +5,7 @@ import pytest
 from mednext_fw.network_architectures.mednext.configs import MEDNEXT_VARIANTS
 from mednext_fw.planners.memory_model import DEVICE_OVERHEAD_BYTES, max_batch_size, training_memory_bytes
 from mednext_fw.planners.spacing import median_shape_at, target_spacing, transpose_for
-from mednext_fw.planners.splits import SplitsError, ensure_splits, make_splits
+from mednext_fw.planners.splits import SplitsError, ensure_splits, fold_cases, make_splits, read_splits
 
 
 def test_target_spacing_rules():
@@ -56,3 +56,20 @@ def test_memory_model_monotone():
     # a planned topology is asked for its own estimate: keeping the slice axis costs more per voxel
     aniso = dict(strides=[[1, 2, 2]] * 2 + [[2, 2, 2]] * 2, kernel_sizes=[[1, 3, 3]] * 2 + [[3, 3, 3]] * 3)
     assert training_memory_bytes("S", [16, 128, 128], 2, **aniso) > training_memory_bytes("S", [64] * 3, 2)
+
+
+def test_fold_selection_and_errors(tmp_path):
+    splits = make_splits(["a", "b", "c"])
+    assert len(splits) == 3  # fewer cases than folds: one case per fold
+    train, val = fold_cases(splits, 0, ["a", "b", "c"])
+    assert len(train) == 2 and len(val) == 1
+    assert fold_cases(None, "all", ["b", "a"]) == (["a", "b"], ["a", "b"])  # fold all needs no split
+    with pytest.raises(SplitsError, match="fold 4 does not exist"):
+        fold_cases(splits, 4, ["a", "b", "c"])
+    with pytest.raises(SplitsError, match="without preprocessed data"):
+        fold_cases(splits, 0, ["a"])
+    with pytest.raises(SplitsError, match="not found; run mednext_plan_and_preprocess"):
+        read_splits(tmp_path / "splits_final.json")
+    (tmp_path / "bad.json").write_text('[{"train": "a", "val": []}]')
+    with pytest.raises(SplitsError, match="fold 0 must be"):
+        read_splits(tmp_path / "bad.json")

@@ -6,8 +6,9 @@ from mednext_fw.io.image_io import ImageProperties
 from mednext_fw.planners.plans import Configuration, IntensityStats, Plans
 from mednext_fw.preprocessing import CaseProperties, preprocess_case
 from mednext_fw.preprocessing.class_locations import sample_class_locations
-from mednext_fw.preprocessing.cropping import crop_to_nonzero
-from mednext_fw.preprocessing.normalization import normalize_channel, scheme_for_channel
+from mednext_fw.planners.cropping import crop_to_nonzero
+from mednext_fw.planners.normalization_choice import scheme_for_channel
+from mednext_fw.preprocessing.normalization import normalize_channel
 
 DS = DatasetJson.from_dict({"channel_names": {"0": "MRI"}, "labels": {"background": 0, "a": 1, "b": 2},
                             "numTraining": 1, "file_ending": ".nii.gz"})

@@ -3,7 +3,8 @@ import pytest
 from scipy import ndimage
 from skimage.transform import resize
 
-from mednext_fw.preprocessing.resampling import compute_new_shape, resample_data, separate_z_axis
+from mednext_fw.planners.spacing import new_shape as compute_new_shape
+from mednext_fw.preprocessing.resampling import resample_data, separate_z_axis
 
 RNG = np.random.default_rng(0)
 IMG = ndimage.gaussian_filter(RNG.normal(size=(14, 18, 16)), 2).astype(np.float32)

@@ -11,11 +11,13 @@ from typing import Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from mednext_fw.io.atomic import save_npy_atomic, write_json_atomic
+from mednext_fw.io.atomic import write_json_atomic
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.image_io import read_images, read_seg, write_seg
 from mednext_fw.planners.plans import Configuration, NetworkPlan, Plans
+from mednext_fw.planners.splits import ensure_splits
 from mednext_fw.preprocessing import preprocess_case
+from mednext_fw.preprocessing.folder import PreprocessedFolder
 
 TINY_NET = {"n_channels": 4, "block_counts": [1] * 9}
 NAME = "Dataset900_Synth"
@@ -56,9 +58,10 @@ def make_synthetic_dataset(root: Path, n_cases: int = 4, shape: Sequence[int] = 
         data_identifier="mednextPlans_3d_fullres", mirror_axes=[0, 1, 2])
     plans = Plans(dataset_name=NAME, original_median_spacing=[1.0, 1.0, 1.0], original_median_shape=list(shape),
                   configurations={"3d_fullres": config})
-    data_dir = pre / config.data_identifier
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (pre / "gt_segmentations").mkdir(exist_ok=True)
+    folder = PreprocessedFolder(pre)
+    cases = folder.configuration(config.data_identifier, config.name)
+    cases.prepare({"synthetic": seed}, [f"case_{i:03d}" for i in range(n_cases)])
+    folder.gt_dir.mkdir(exist_ok=True)
     for i in range(n_cases):
         case = f"case_{i:03d}"
         img, seg = _case_arrays(rng, shape, labels=max(1, n_fg))
@@ -69,10 +72,10 @@ def make_synthetic_dataset(root: Path, n_cases: int = 4, shape: Sequence[int] = 
         data, props = read_images([raw / "imagesTr" / f"{case}_0000.nii.gz"])
         seg_arr, _ = read_seg(raw / "labelsTr" / f"{case}.nii.gz")
         d, s, cp = preprocess_case(data, props, seg_arr, plans, config, dataset, case)
-        save_npy_atomic(d, data_dir / f"{case}.npy")
-        save_npy_atomic(s, data_dir / f"{case}_seg.npy")
-        cp.save(data_dir / f"{case}.json")
-        write_seg(seg_arr[0], props, pre / "gt_segmentations" / f"{case}.nii.gz")
-    plans.save(pre / "plans.json")
-    dataset.save(pre / "dataset.json")
+        cases.write_case(case, d, s, cp)
+        write_seg(seg_arr[0], props, folder.gt_dir / f"{case}.nii.gz")
+    plans.save(folder.plans_file)
+    dataset.save(folder.dataset_file)
+    if n_cases >= 2:  # as planning does: the trainer only reads the split
+        ensure_splits(folder.splits_file, [f"case_{i:03d}" for i in range(n_cases)])
     return pre

@@ -170,6 +170,7 @@ def test_bad_requests_are_named(stripes):
         RecordingTrainer.from_cli(stripes, "2d_cls", "0", "Recording", {"patch_size": [16, 32]}, _settings())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trainer,kwargs", [("HoViT", "{}"), ("XrayMoE", '{"num_experts": 4, "k": 2}')])
 def test_cli_plan_train_predict(roots, shared_data, tmp_path, trainer, kwargs):
     """Dataset101 end to end through the three commands, with a tiny budget."""
@@ -227,6 +228,7 @@ def _ddp_worker(rank: int, world: int, port: int, dataset: str, out: str) -> Non
     ctx.shutdown()
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_ranks(stripes, roots, tmp_path):
     import socket
 

@@ -81,6 +81,7 @@ def _pip(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_out_of_tree_plugin_trains_by_name(roots, tmp_path):
     pkg = tmp_path / "plugin_src"
     pkg.mkdir()

@@ -14,13 +14,14 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from mednext_fw.errors import UserError
 from mednext_fw.inference.backends.plain import PlainMedNeXt, exportable
 
 OPSET = 17
 INPUT, OUTPUT = "input", "logits"
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """The network could not be exported (names the network and the exporter's reason)."""
 
 

@@ -18,13 +18,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from mednext_fw.errors import UserError
 from mednext_fw.inference.backends.onnx_export import INPUT, onnx_bytes
 
 RUNTIMES = ("onnxruntime", "openvino")
 _MODULE = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
 
 
-class BackendUnavailableError(ValueError):
+class BackendUnavailableError(UserError, ValueError):
     """The requested runtime is not installed."""
 
 

@@ -16,10 +16,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mednext_fw.errors import UserError
+
 _WRAPPER_KEYS = ("network_state", "state_dict", "model")
 
 
-class PretrainedLoadError(ValueError):
+class PretrainedLoadError(UserError, ValueError):
     pass
 
 

@@ -35,6 +35,7 @@ from typing import Callable, Mapping
 
 import torch
 
+from mednext_fw.errors import UserError
 from mednext_fw.network_architectures.mednext.model import MedNeXt, MedNeXtArch
 
 _BLOCK_REF = {"conv1": "dw", "conv2": "expand", "conv3": "compress", "res_conv": "shortcut", "norm": "norm",
@@ -43,7 +44,7 @@ _BLOCK_MONAI = dict(_BLOCK_REF, global_resp_gamma="grn.gamma", global_resp_beta=
 _BLOCK_REF_INV = {v: k for k, v in _BLOCK_REF.items()}
 
 
-class CheckpointImportError(ValueError):
+class CheckpointImportError(UserError, ValueError):
     pass
 
 

@@ -15,8 +15,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mednext_fw.errors import UserError
 
-class UpKernError(ValueError):
+
+class UpKernError(UserError, ValueError):
     pass
 
 

@@ -26,8 +26,10 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import ndimage
 
+from mednext_fw.errors import UserError
 
-class AugmentationError(ValueError):
+
+class AugmentationError(UserError, ValueError):
     pass
 
 

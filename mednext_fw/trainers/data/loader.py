@@ -12,6 +12,8 @@ import threading
 from batchgenerators.dataloading.nondet_multi_threaded_augmenter import NonDetMultiThreadedAugmenter
 from batchgenerators.dataloading.single_threaded_augmenter import SingleThreadedAugmenter
 
+from mednext_fw.errors import UsageError
+
 
 def workers_from_env() -> int | None:
     """``MEDNEXT_n_proc_DA`` (or nnU-Net's ``nnUNet_n_proc_DA``) when set."""
@@ -21,7 +23,7 @@ def workers_from_env() -> int | None:
     try:
         return max(0, int(env))
     except ValueError:
-        raise ValueError(f"MEDNEXT_n_proc_DA must be an integer, got '{env}'") from None
+        raise UsageError(f"MEDNEXT_n_proc_DA must be an integer, got '{env}'") from None
 
 
 def default_num_workers(device_type: str) -> int:

@@ -33,3 +33,13 @@ def test_foreign_modules_and_counting():
     plain[0].weight.requires_grad_(False)
     assert count_parameters(plain) == 12 and count_parameters(plain, trainable_only=True) == 6
     assert count_parameters(plain, exclude=("1.",)) == 8
+
+
+def test_public_builders_importable_from_the_package():
+    # Where users look, as create_mednext is importable from its own package.
+    from mednext_fw.network_architectures import classification
+    from mednext_fw.network_architectures.classification.hovit import HoViT
+    from mednext_fw.network_architectures.classification.xray_moe import XrayMoE
+
+    assert isinstance(classification.create_hovit(num_classes=3, img_size=32, in_channels=1), HoViT)
+    assert classification.create_xray_moe.__annotations__["return"] in (XrayMoE, "XrayMoE")

@@ -19,9 +19,9 @@ def test_memory_mapped_cases_and_errors(synth):
     case = ds.load("case_000")
     assert isinstance(case.data, np.memmap) and case.data.shape[1:] == case.seg.shape[1:]
     assert "1" in case.class_locations
-    with pytest.raises(PreprocessedDataError, match="no preprocessed array"):
+    with pytest.raises(PreprocessedDataError, match=r"not completely preprocessed \(nope\)"):
         PreprocessedDataset(folder, ["nope"])
-    with pytest.raises(PreprocessedDataError, match="not found"):
+    with pytest.raises(PreprocessedDataError, match="no preprocessed cases"):
         PreprocessedDataset(synth / "missing", [])
 
 

@@ -1,4 +1,8 @@
-"""Crop to the nonzero region (nnU-Net's rule): the box of "any channel != 0", holes filled."""
+"""Crop to the nonzero region (nnU-Net's rule): the box of "any channel != 0", holes filled.
+
+A planning rule (the fingerprint measures shapes after this crop) that preprocessing applies, so it
+lives here, below both.
+"""
 from __future__ import annotations
 
 import numpy as np

@@ -15,8 +15,10 @@ from typing import Any, Callable, Sequence
 
 from tqdm import tqdm
 
+from mednext_fw.errors import UserError
 
-class WorkerDiedError(RuntimeError):
+
+class WorkerDiedError(UserError, RuntimeError):
     pass
 
 
