@@ -51,7 +51,8 @@ setup(
         "pillow",
     ],
     extras_require={
-        "test": ["pytest", "pytest-timeout", "monai"],
+        # wheel: the out-of-tree plug-in test pip-installs a package without build isolation.
+        "test": ["pytest", "pytest-timeout", "monai", "wheel"],
         # CPU runtimes for `mednext_predict --backend` and ONNX export/checks (CPU wheels; beside CPU torch).
         "deploy": ["onnx", "onnxruntime", "openvino", "psutil"],
         # Peers for benchmarks/: they pull a CUDA build of torch, so install them in a separate venv.

@@ -16,10 +16,12 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from mednext_fw.errors import UserError
+
 Shape = tuple[int, ...]
 
 
-class TopologyError(ValueError):
+class TopologyError(UserError, ValueError):
     """An impossible topology; the message names the offending argument."""
 
 
