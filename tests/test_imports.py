@@ -33,8 +33,10 @@ ALLOWED = {
     "demo": {"io", "planners", "preprocessing", "network_architectures", "inference", "evaluation", "trainers", "cli"},
     # a trained model's export/install (reads the trainer's model folder and checkpoints)
     "deployment": {"io", "planners", "preprocessing", "network_architectures", "inference", "trainers"},
+    # model selection: scores cross-validation predictions and their ensembles
+    "selection": {"io", "planners", "inference", "evaluation"},
     "cli": {"io", "conversion", "planners", "preprocessing", "network_architectures", "inference", "evaluation",
-            "trainers", "demo", "deployment"},
+            "trainers", "demo", "deployment", "selection"},
 }
 
 
