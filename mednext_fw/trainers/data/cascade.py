@@ -74,45 +74,54 @@ def _ball(radius: int, dim: int) -> np.ndarray:
     return (grid ** 2).sum(0) <= radius ** 2
 
 
-class MorphologicalPerturbation(AbstractTransform):
+class _PerChannelPerturbation(AbstractTransform):
+    """Each sample, with probability ``p``, has its previous-stage channels perturbed in random order."""
+
+    def __init__(self, channels: Sequence[int], p_per_sample: float):
+        self.channels, self.p = list(channels), p_per_sample
+
+    def __call__(self, **data_dict):
+        data = data_dict["data"]
+        for b in range(data.shape[0]):
+            if np.random.uniform() >= self.p:
+                continue
+            for c in np.random.permutation(self.channels):
+                self._perturb(data, b, c)
+        return data_dict
+
+    def _perturb(self, data: np.ndarray, b: int, c: int) -> None:
+        raise TypeError(f"{type(self).__name__} must define _perturb")
+
+
+class MorphologicalPerturbation(_PerChannelPerturbation):
     def __init__(self, channels: Sequence[int], p_per_sample: float = 0.4, radius: tuple[int, int] = (1, 8)):
-        self.channels, self.p, self.radius = list(channels), p_per_sample, radius
+        super().__init__(channels, p_per_sample)
+        self.radius = radius
 
-    def __call__(self, **data_dict):
-        data = data_dict["data"]
-        for b in range(data.shape[0]):
-            if np.random.uniform() >= self.p:
-                continue
-            for c in np.random.permutation(self.channels):
-                mask = data[b, c] > 0
-                op = OPERATIONS[np.random.randint(len(OPERATIONS))]
-                new = op(mask, _ball(np.random.randint(self.radius[0], self.radius[1] + 1), mask.ndim))
-                added = new & ~mask
-                for other in self.channels:
-                    if other != c:
-                        data[b, other][added] = 0
-                data[b, c] = new
-        return data_dict
+    def _perturb(self, data: np.ndarray, b: int, c: int) -> None:
+        mask = data[b, c] > 0
+        op = OPERATIONS[np.random.randint(len(OPERATIONS))]
+        new = op(mask, _ball(np.random.randint(self.radius[0], self.radius[1] + 1), mask.ndim))
+        added = new & ~mask
+        for other in self.channels:
+            if other != c:
+                data[b, other][added] = 0
+        data[b, c] = new
 
 
-class ComponentRemoval(AbstractTransform):
+class ComponentRemoval(_PerChannelPerturbation):
     def __init__(self, channels: Sequence[int], p_per_sample: float = 0.2, max_fraction: float = 0.15):
-        self.channels, self.p, self.max_fraction = list(channels), p_per_sample, max_fraction
+        super().__init__(channels, p_per_sample)
+        self.max_fraction = max_fraction
 
-    def __call__(self, **data_dict):
-        data = data_dict["data"]
-        for b in range(data.shape[0]):
-            if np.random.uniform() >= self.p:
-                continue
-            for c in np.random.permutation(self.channels):
-                comp, n = ndimage.label(data[b, c] > 0)
-                if n == 0:
-                    continue
-                sizes = np.bincount(comp.ravel())[1:]
-                small = np.flatnonzero(sizes < self.max_fraction * comp.size) + 1
-                if len(small):
-                    data[b, c][comp == small[np.random.randint(len(small))]] = 0
-        return data_dict
+    def _perturb(self, data: np.ndarray, b: int, c: int) -> None:
+        comp, n = ndimage.label(data[b, c] > 0)
+        if n == 0:
+            return
+        sizes = np.bincount(comp.ravel())[1:]
+        small = np.flatnonzero(sizes < self.max_fraction * comp.size) + 1
+        if len(small):
+            data[b, c][comp == small[np.random.randint(len(small))]] = 0
 
 
 def cascade_transforms(labels: Sequence[int], num_image_channels: int, train: bool) -> list[AbstractTransform]:
