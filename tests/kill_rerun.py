@@ -23,12 +23,15 @@ from mednext_fw.io.atomic import is_temporary
 REPO = Path(__file__).resolve().parents[1]
 
 
-def start(module: str, args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Popen:
-    """``python -m mednext_fw.cli.<module> ARGS`` in its own process group (its workers die with it)."""
+def start(module: str, args: Sequence[str], env: dict[str, str] | None = None,
+          slow_copy: float = 0.0) -> subprocess.Popen:
+    """``python -m mednext_fw.cli.<module> ARGS`` in its own process group (its workers die with it);
+    ``slow_copy`` > 0 spreads each file copy over that many seconds x 4 (``tests/slow_io.py``)."""
     full_env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join(
         [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
     full_env.setdefault("OMP_NUM_THREADS", "1")
-    return subprocess.Popen([sys.executable, "-m", f"mednext_fw.cli.{module}", *args], env=full_env,
+    command = ["-m", "tests.slow_io", str(slow_copy), module] if slow_copy else ["-m", f"mednext_fw.cli.{module}"]
+    return subprocess.Popen([sys.executable, *command, *args], env=full_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
 
 
@@ -53,12 +56,12 @@ def kill_when(proc: subprocess.Popen, moment: Callable[[], bool], timeout: float
 
 
 def kill_at_moments(module: str, args: Sequence[str], moments: Sequence[Callable[[], bool]], watched: Path,
-                    check: Callable[[], None] = lambda: None) -> int:
+                    check: Callable[[], None] = lambda: None, slow_copy: float = 0.0) -> int:
     """Start the command and kill it at each moment in turn (each start resumes the last); after every
     kill nothing under ``watched`` may be partial and ``check()`` must hold. Returns how many kills hit."""
     kills = 0
     for moment in moments:
-        kills += kill_when(start(module, args), moment)
+        kills += kill_when(start(module, args, slow_copy=slow_copy), moment)
         assert_nothing_partial(watched)
         check()
     return kills

@@ -20,6 +20,7 @@ from mednext_fw.deployment.manifest import MANIFEST, DeploymentError, Manifest, 
 from mednext_fw.inference.model_folder import ModelFolder, load_checkpoint, network_from_checkpoint
 from mednext_fw.inference.postprocessing import POSTPROCESSING_FILE
 from mednext_fw.io.atomic import atomic_path
+from mednext_fw.network_architectures.registry import input_channels
 
 _KEEP = ("network_builder", "network_state", "trainer_name", "config_name", "epoch")
 # Optional files of a model folder that travel with it when present (inference_instructions.json: the
@@ -27,9 +28,9 @@ _KEEP = ("network_builder", "network_state", "trainer_name", "config_name", "epo
 OPTIONAL_FILES = (POSTPROCESSING_FILE, "inference_instructions.json")
 
 
-def onnx_input_shape(folder: ModelFolder, batch: int = 1) -> list[int]:
+def onnx_input_shape(folder: ModelFolder, net: torch.nn.Module, batch: int = 1) -> list[int]:
     config = folder.plans.configuration(folder.config_name)
-    return [batch, folder.dataset.num_channels, *config.patch_size]
+    return [batch, input_channels(net) or folder.dataset.num_channels, *config.patch_size]
 
 
 def _checkpoint_bytes(ckpt: dict) -> bytes:
@@ -55,8 +56,9 @@ def collect_files(folder: ModelFolder, folds: Sequence[int] | None, checkpoint: 
         if onnx:
             from mednext_fw.inference.backends.onnx_export import OPSET, onnx_bytes
 
-            shape = onnx_input_shape(folder)
-            files[f"fold_{fold}/network.onnx"] = onnx_bytes(network_from_checkpoint(ckpt, str(path)), shape)
+            net = network_from_checkpoint(ckpt, str(path))
+            shape = onnx_input_shape(folder, net)
+            files[f"fold_{fold}/network.onnx"] = onnx_bytes(net, shape)
             onnx_info = onnx_info or {"opset": OPSET, "input_shape": shape, "files": {}}
             onnx_info["files"][str(fold)] = f"fold_{fold}/network.onnx"
     manifest = Manifest(

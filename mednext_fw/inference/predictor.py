@@ -26,6 +26,7 @@ from mednext_fw.io.atomic import sweep_temporaries
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.image_io import ImageProperties, file_ending_of, read_images
 from mednext_fw.io.labels import num_outputs
+from mednext_fw.network_architectures.registry import input_channels
 from mednext_fw.planners.plans import Configuration, Plans
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,7 @@ class Predictor:
         from mednext_fw.inference.sliding_window import _autocast
 
         net = self.networks[0]
-        # the network's own input width: a cascade stage takes extra previous-stage channels
-        in_ch = next((m.in_channels for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))),
-                     self.dataset.num_channels)
+        in_ch = input_channels(net) or self.dataset.num_channels
         x = torch.randn(1, in_ch, *self.settings.patch_size, device=self.device)
         best = float("inf")
         with torch.inference_mode(), _inference_state(net), _autocast(self.settings, self.device):

@@ -20,6 +20,7 @@ from torch import nn
 
 from mednext_fw.errors import UserError
 from mednext_fw.inference.backends.onnx_export import INPUT, onnx_bytes
+from mednext_fw.network_architectures.registry import input_channels
 
 RUNTIMES = ("onnxruntime", "openvino")
 _MODULE = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
@@ -46,6 +47,7 @@ class RuntimeNetwork(nn.Module):
         self.runtime = runtime
         self.threads = int(threads or torch.get_num_threads())
         self._torch_net = [net.eval()]  # a list: not a submodule, so .to()/.state_dict() leave it alone
+        self.in_channels = input_channels(net)
         self._onnx: bytes | None = None
         self._sessions: dict = {}
 
