@@ -186,6 +186,20 @@ def plan_cpu_share(device_type: str, cores: int, load: float = 0.0, threads: int
     return CpuShare(cores, t, w, why)
 
 
+def cpu_share(device_type: str, threads: int | None = None, workers: int | None = None) -> CpuShare:
+    """This process's share of the machine now (under torchrun: its share of the node's cores)."""
+    per_node = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    cores = max(1, usable_cores() // per_node)
+    return plan_cpu_share(device_type, cores, other_load(cores) / per_node, threads, workers)
+
+
+def use_threads(device_type: str, threads: int | None, workers: int | None = None) -> CpuShare:
+    """Apply ``threads`` (None: the default share) to this process; returns the share."""
+    share = cpu_share(device_type, threads, workers)
+    configure_threads(share.threads)
+    return share
+
+
 def configure_threads(threads: int) -> int:
     """Use ``threads`` threads for torch's intra-op math and SimpleITK's filters; returns the count."""
     import torch

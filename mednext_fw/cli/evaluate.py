@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mednext_fw.cli.hardware import check_counts, use_threads
+    from mednext_fw.cli.hardware import check_counts
+    from mednext_fw.devices import use_threads
     from mednext_fw.evaluation import evaluate_folders, format_table
 
     check_counts(args)

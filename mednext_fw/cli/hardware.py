@@ -1,4 +1,4 @@
-"""The hardware flags every command shares: ``--device``, ``--threads``, and the defaults behind them.
+"""The hardware flags every command shares: ``--device`` and ``--threads`` (their defaults: ``mednext_fw.devices``).
 
 ``-np`` / ``--num-workers`` (worker processes) stay with each command, whose workers differ
 (augmentation, export, preprocessing, evaluation); their defaults come from the same CPU share.
@@ -6,9 +6,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-from mednext_fw.devices import DEVICE_CHOICES, CpuShare
+from mednext_fw.devices import DEVICE_CHOICES
 from mednext_fw.errors import UserError
 
 
@@ -36,21 +35,3 @@ def check_counts(args: argparse.Namespace, *names: str) -> None:
         value = getattr(args, name, None)
         if value is not None and value < 0:
             raise FlagError(f"-np/--num-workers must be >= 0, got {value}")
-
-
-def cpu_share(device_type: str, threads: int | None = None, workers: int | None = None) -> CpuShare:
-    """This process's share of the machine (under torchrun: its share of the node's cores)."""
-    from mednext_fw.devices import other_load, plan_cpu_share, usable_cores
-
-    per_node = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    cores = max(1, usable_cores() // per_node)
-    return plan_cpu_share(device_type, cores, other_load(cores) / per_node, threads, workers)
-
-
-def use_threads(device_type: str, threads: int | None, workers: int | None = None) -> CpuShare:
-    """Apply ``--threads`` (or the default share) to this process; returns the share."""
-    from mednext_fw.devices import configure_threads
-
-    share = cpu_share(device_type, threads, workers)
-    configure_threads(share.threads)
-    return share

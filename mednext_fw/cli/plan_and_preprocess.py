@@ -6,7 +6,8 @@ import sys
 
 from mednext_fw import paths
 from mednext_fw.cli.common import run_command
-from mednext_fw.cli.hardware import add_device_flag, add_threads_flag, check_counts, use_threads
+from mednext_fw.cli.hardware import add_device_flag, add_threads_flag, check_counts
+from mednext_fw.devices import use_threads
 from mednext_fw.durations import parse_duration
 from mednext_fw.errors import UsageError
 from mednext_fw.io.dataset_json import DatasetJson
@@ -83,7 +84,7 @@ def _run(args: argparse.Namespace) -> None:
         if task == "segmentation":
             plan_and_preprocess(name, _options(args))
         elif task == "classification":
-            from mednext_fw.cli.classification import plan_and_preprocess_classification
+            from mednext_fw.preprocessing.classification_run import plan_and_preprocess_classification
 
             plan_and_preprocess_classification(name, input_size=args.input_size, num_workers=args.num_processes,
                                                replan=args.clean, preprocess=not args.no_pp)

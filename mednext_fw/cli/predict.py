@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mednext_fw.cli.hardware import use_threads
+    from mednext_fw.devices import use_threads
     from mednext_fw.devices import resolve_device_type, usable_cores
     from mednext_fw.deployment import exported_checkpoint, open_model
     from mednext_fw.inference.model_folder import resolve_model_folder
@@ -114,30 +114,17 @@ def _run_model(args: argparse.Namespace, folder) -> int:
 
 
 def _predict_segmentation(args: argparse.Namespace, folder) -> int:
-    from mednext_fw.inference import Predictor
-    from mednext_fw.inference.backends import wrap_networks
-    from mednext_fw.inference.inputs import check_inputs, collect_cases
-    from mednext_fw.inference.parts import select_part
-    from mednext_fw.io.image_io import file_ending_of
+    from mednext_fw.inference.run import PredictOptions, predict_folder
 
     if args.input.resolve() == args.output.resolve():
         raise UsageError(f"-o {args.output} must differ from -i (outputs would overwrite or mix with inputs)")
-    cases = collect_cases(args.input, folder.dataset)
-    if args.num_parts > 1:
-        cases = {case: cases[case] for case in select_part(cases, args.num_parts, args.part_id)}
-    check_inputs(cases, folder.plans.configuration(folder.config_name).dim)
-    predictor = Predictor.from_model_folder(folder, args.folds, args.checkpoint, args.device,
-                                            tta=not args.disable_tta, step_size=args.step_size, progress=False)
-    predictor.networks = wrap_networks(predictor.networks, args.backend, predictor.device)
-    if args.no_postprocessing:
-        predictor.postprocessing = None
-    todo = {c: f for c, f in cases.items()
-            if args.overwrite or not (args.output / f"{c}{file_ending_of(f[0])}").is_file()}
-    if todo:
-        print(f"mednext_predict: estimated {predictor.estimate_files(todo).describe()}", flush=True)
-    outputs = predictor.predict_files(cases, args.output, overwrite=args.overwrite,
-                                      save_probabilities=args.save_probabilities,
-                                      num_export_workers=args.num_export_workers)
+    opts = PredictOptions(folds=args.folds, checkpoint=args.checkpoint, device=args.device,
+                          tta=not args.disable_tta, step_size=args.step_size, backend=args.backend,
+                          postprocessing=not args.no_postprocessing, overwrite=args.overwrite,
+                          save_probabilities=args.save_probabilities, num_export_workers=args.num_export_workers,
+                          num_parts=args.num_parts, part_id=args.part_id)
+    outputs = predict_folder(folder, args.input, args.output, opts,
+                             announce=lambda line: print(f"mednext_predict: {line}", flush=True))
     print(f"{len(outputs)} prediction(s) in {args.output}")
     return 0
 

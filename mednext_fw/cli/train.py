@@ -75,20 +75,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _resolve_dataset(query: str | None) -> str:
-    from mednext_fw import paths
-    from mednext_fw.io.lookup import DatasetNotFoundError, find_dataset
-
-    root = paths.preprocessed_root()
-    if query is not None:
-        return find_dataset(query, [root])
-    found = sorted(p.name for p in root.iterdir() if p.is_dir() and (p / "plans.json").is_file()) if root.is_dir() else []
-    if len(found) != 1:
-        listing = ", ".join(found) or "none"
-        raise DatasetNotFoundError(f"-d is needed: {len(found)} preprocessed datasets in {root} ({listing})")
-    return found[0]
-
-
 def _options(args: argparse.Namespace) -> dict:
     kwargs = {}
     if args.network_kwargs:
@@ -111,28 +97,6 @@ def _options(args: argparse.Namespace) -> dict:
             "pretrained": args.pretrained}
 
 
-def _workers(flag: int | None) -> int | None:
-    """--num-workers, else $MEDNEXT_n_proc_DA, else None (the CPU share decides)."""
-    from mednext_fw.trainers.data.loader import workers_from_env
-
-    return flag if flag is not None else workers_from_env()
-
-
-def _plans_budget(dataset: str, configuration: str) -> float | None:
-    """A ``time_budget`` set in plans.json (``configurations.<CONFIG>.extra.time_budget``), in seconds."""
-    from mednext_fw import paths
-    from mednext_fw.durations import parse_duration
-    from mednext_fw.planners.plans import Plans
-
-    plans_file = paths.preprocessed_root() / dataset / "plans.json"
-    if not plans_file.is_file():
-        return None
-    plans = Plans.load(plans_file)
-    value = plans.configurations.get(configuration).extra.get("time_budget") \
-        if configuration in plans.configurations else None
-    return parse_duration(value) if value else None
-
-
 def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     args = build_parser().parse_args(argv)
@@ -153,35 +117,20 @@ def _run(args: argparse.Namespace, started: float) -> int:
     _config_and_fold(args)
     if args.fold != "all" and not args.fold.isdigit():
         raise UsageError(f"FOLD must be a fold number (0-4) or 'all', got '{args.fold}'")
-    from mednext_fw.cli.hardware import use_threads
-    from mednext_fw.devices import resolve_device_type
-    from mednext_fw.durations import parse_duration
-    from mednext_fw.trainers.registry import TRAINERS
-    from mednext_fw.trainers.settings import TrainingSettings
+    from mednext_fw.trainers.launch import TrainRequest, build_trainer
 
+    check_counts(args, "num_workers")
+    request = TrainRequest(
+        configuration=args.configuration, fold=args.fold, dataset=args.dataset, trainer=args.trainer,
+        options=_options(args), schedule={"num_epochs": args.epochs, "iters_per_epoch": args.iters_per_epoch,
+                                          "val_iters": args.val_iters, "lr": args.lr},
+        device=args.device, precision=args.precision, seed=args.seed, num_workers=args.num_workers,
+        threads=args.threads, time_budget=args.time_budget, final_validation=not args.no_final_val,
+        final_validation_tta=not args.disable_tta, save_probabilities=args.npz,
+        continue_training=args.continue_training, progress_bar=not args.no_progress)
     trainer = None
     try:
-        check_counts(args, "num_workers")
-        budget = parse_duration(args.time_budget) if args.time_budget else None
-        trainer_cls = TRAINERS.get(args.trainer)
-        # A trainer's recipe (class attribute ``settings_defaults``) fills the flags left out.
-        given = {k: v for k, v in (("num_epochs", args.epochs), ("iters_per_epoch", args.iters_per_epoch),
-                                   ("val_iters", args.val_iters), ("lr", args.lr)) if v is not None}
-        recipe = {**getattr(trainer_cls, "settings_defaults", {}), **given}
-        share = use_threads(resolve_device_type(args.device), args.threads, _workers(args.num_workers))
-        settings = TrainingSettings(
-            **recipe, device=args.device, precision=args.precision, seed=args.seed, num_workers=share.workers,
-            threads=share.threads, time_budget_s=budget,
-            final_validation=not args.no_final_val, final_validation_tta=not args.disable_tta,
-            final_validation_probabilities=args.npz,
-            continue_training=args.continue_training, progress_bar=not args.no_progress)
-        settings.validate()
-        dataset = _resolve_dataset(args.dataset)
-        if settings.time_budget_s is None:
-            settings.time_budget_s = _plans_budget(dataset, args.configuration)
-        trainer = trainer_cls.from_cli(dataset, args.configuration, args.fold, args.trainer, _options(args), settings)
-        trainer.pacer.count_from(started)  # start-up (imports, plans, data) is part of the budget
-        trainer.logger.log(f"CPU share: {share.describe()}")
+        trainer = build_trainer(request, started)
         trainer.run()
     except KeyboardInterrupt:
         where = trainer.output_dir if trainer is not None else "the fold folder"

@@ -1,6 +1,7 @@
 """The demo: plan -> preprocess -> train -> predict held-back cases -> evaluate -> overlays.
 
-Every stage is called through its console script's ``main`` so the demo exercises exactly what a
+Each stage is the function its command runs (``plan_and_preprocess``, ``train_fold``,
+``predict_folder``, ``evaluate_folders``), with the commands' defaults, so the demo exercises what a
 user runs. Each stage is resumable, so re-running the demo after an interruption continues.
 """
 from __future__ import annotations
@@ -87,39 +88,50 @@ def write_overlays(holdout: Path, cases: list[str], out_dir: Path) -> list[Path]
     return written
 
 
+def _model_folder(dataset: str, configuration: str, trainer: str | None = None):
+    from mednext_fw.inference.model_folder import ModelFolder, resolve_model_folder
+
+    return ModelFolder.open(resolve_model_folder(dataset, configuration, trainer))
+
+
 def run_segmentation(workdir: Path, budget: DemoBudget) -> dict:
-    from mednext_fw.cli import evaluate, plan_and_preprocess, predict, train
+    from mednext_fw.devices import usable_cores, use_threads
+    from mednext_fw.evaluation import evaluate_folders, format_table
+    from mednext_fw.inference.run import PredictOptions, predict_folder
+    from mednext_fw.io.dataset_json import DatasetJson
+    from mednext_fw.preprocessing.run import PreprocessOptions, plan_and_preprocess
+    from mednext_fw.trainers.launch import TrainRequest, train_fold
 
     t0 = time.time()
     roots = setup_roots(workdir)
     holdout = workdir / "holdout"
     cases = stage_segmentation_data(roots["raw"], holdout)
     print(f"[demo] 1/5 plan and preprocess {SEG_DATASET} (held back for testing: {', '.join(cases)})", flush=True)
-    _check(plan_and_preprocess.main(["-d", "1", "-c", "3d_fullres"]), "plan_and_preprocess")
+    use_threads("cpu", None, workers=0)
+    plan_and_preprocess(SEG_DATASET, PreprocessOptions(configurations=["3d_fullres"],
+                                                       num_processes=min(4, usable_cores())))
     print(f"[demo] 2/5 train MedNeXt (time budget {budget.time_budget})", flush=True)
-    limits = [] if budget.epochs is None else ["--epochs", str(budget.epochs)]
-    limits += [] if budget.iters_per_epoch is None else ["--iters-per-epoch", str(budget.iters_per_epoch)]
-    _check(train.main(["3d_fullres", "all", "-d", "1", "--continue", "--no-final-val", "--time-budget",
-                       budget.time_budget, "--seed", str(budget.seed), *limits]), "train")
+    train_fold(TrainRequest("3d_fullres", "all", dataset=SEG_DATASET, seed=budget.seed,
+                            time_budget=budget.time_budget, final_validation=False, continue_training=True,
+                            schedule={"num_epochs": budget.epochs, "iters_per_epoch": budget.iters_per_epoch}))
     print("[demo] 3/5 predict the held-back cases", flush=True)
-    _check(predict.main(["-i", str(holdout / "images"), "-o", str(holdout / "predictions"),
-                         "-d", "1", "-c", "3d_fullres", "-f", "all"]), "predict")
+    use_threads("cpu", None, workers=0)
+    predict_folder(_model_folder(SEG_DATASET, "3d_fullres"), holdout / "images", holdout / "predictions",
+                   PredictOptions(folds=["all"], num_export_workers=min(2, usable_cores())),
+                   announce=lambda line: print(f"[demo] {line}", flush=True))
     print("[demo] 4/5 evaluate", flush=True)
+    dataset = DatasetJson.load(roots["raw"] / SEG_DATASET / "dataset.json")
     summary_path = holdout / "predictions" / "summary.json"
-    _check(evaluate.main(["-ref", str(holdout / "labels"), "-pred", str(holdout / "predictions"), "-d", "1",
-                          "-o", str(summary_path)]), "evaluate")
+    summary = evaluate_folders(holdout / "labels", holdout / "predictions", dataset.foreground_regions,
+                               dataset.file_ending, ignore_label=dataset.ignore_label, output_json=summary_path,
+                               output_csv=summary_path.with_suffix(".csv"))
+    print(format_table(summary))
     print("[demo] 5/5 overlays", flush=True)
     overlays = write_overlays(holdout, cases, workdir / "overlays")
-    summary = json.loads(summary_path.read_text())
     fg = summary["foreground_mean"]
     print(f"[demo] done in {time.time() - t0:.0f} s: foreground Dice {fg['Dice']:.4f}, NSD {fg['NSD']:.4f}; "
           f"overlays: {', '.join(str(p) for p in overlays)}")
     return summary
-
-
-def _check(rc: int | None, stage: str) -> None:
-    if rc not in (0, None):
-        raise SystemExit(f"[demo] stage '{stage}' failed with exit code {rc}")
 
 
 @dataclass
@@ -152,32 +164,34 @@ def held_out_images(preprocessed: Path, raw: Path, fold: int, out: Path) -> list
 
 
 def run_classification(workdir: Path, budget: ClassificationBudget) -> dict:
-    from mednext_fw.cli import plan_and_preprocess, predict, train
+    from mednext_fw.inference.classification import predict_to_csv
+    from mednext_fw.preprocessing.classification_run import plan_and_preprocess_classification
+    from mednext_fw.trainers.launch import TrainRequest, train_fold
 
     t0 = time.time()
     roots = setup_roots(workdir)
     stage_classification_data(roots["raw"])
     print(f"[demo] 1/3 plan and preprocess {CLS_DATASET}", flush=True)
-    _check(plan_and_preprocess.main(["-d", "101", "--input-size", str(budget.input_size), "-np", "1"]),
-           "plan_and_preprocess")
+    plan_and_preprocess_classification(CLS_DATASET, input_size=budget.input_size, num_workers=1)
     images = workdir / "holdout_planes"
     cases = held_out_images(roots["preprocessed"], roots["raw"], 0, images)
     results = {}
     for trainer, epochs in budget.trainers:
         print(f"[demo] 2/3 train {trainer} on fold 0 (held out: {', '.join(cases)})", flush=True)
-        _check(train.main(["2d_cls", "0", "-d", "101", "-tr", trainer, "--epochs", str(budget.epochs or epochs),
-                           "--batch-size", str(budget.batch_size), "--seed", "0", "--continue"]), "train")
+        train_fold(TrainRequest("2d_cls", "0", dataset=CLS_DATASET, trainer=trainer, seed=0,
+                                continue_training=True, options={"batch_size": budget.batch_size},
+                                schedule={"num_epochs": budget.epochs or epochs}))
         print(f"[demo] 3/3 predict the held-out images with {trainer}", flush=True)
         out = workdir / "predictions" / trainer
-        _check(predict.main(["-i", str(images), "-o", str(out), "-d", "101", "-tr", trainer, "-c", "2d_cls",
-                             "-f", "0", "--overwrite"]), "predict")
+        csv_file = predict_to_csv(_model_folder(CLS_DATASET, "2d_cls", trainer), [images], out, ["0"],
+                                  backend="auto", progress=False)
         summary_path = roots["results"] / CLS_DATASET / f"{trainer}__2d_cls" / "fold_0" / "validation" / "summary.json"
         summary = json.loads(summary_path.read_text())
         results[trainer] = summary
         names = summary.get("class_names") or [str(i) for i in range(len(summary["confusion_matrix"]))]
         print(f"[demo] {trainer}: accuracy {summary['accuracy']:.4f}, balanced accuracy "
               f"{summary['balanced_accuracy']:.4f}, macro F1 {summary['macro_f1']:.4f}; predictions: "
-              f"{out / 'predictions.csv'}\nconfusion matrix (rows: true class)\n"
+              f"{csv_file}\nconfusion matrix (rows: true class)\n"
               f"{confusion_table(np.asarray(summary['confusion_matrix']), names)}", flush=True)
     print(f"[demo] done in {time.time() - t0:.0f} s")
     return results

@@ -8,6 +8,7 @@ label. ``mednext_predict -c 3d_cascade_fullres`` runs both stages itself.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -37,9 +38,22 @@ def one_hot(seg: np.ndarray, labels: Sequence[int]) -> np.ndarray:
     return np.stack([seg == v for v in labels]).astype(np.float32)
 
 
+# what ``mednext_train -m B -k 5`` appends to the trainer in a model folder's name
+_VARIANT_SUFFIX = re.compile(r"_[SBML]_kernel\d+$")
+
+
+def previous_stage_path(model_dir: Path, previous: str) -> Path:
+    """The previous stage's model folder beside ``model_dir`` (trained or not), one rule for training and
+    prediction: the same trainer and variant (``T_B_kernel5__3d_lowres`` for ``T_B_kernel5__3d_cascade_fullres``)
+    when that was trained, else the trainer with its planned network (``T__3d_lowres``)."""
+    trainer = model_dir.name.split("__")[0]
+    same = model_dir.parent / f"{trainer}__{previous}"
+    return same if same.is_dir() else model_dir.parent / f"{_VARIANT_SUFFIX.sub('', trainer)}__{previous}"
+
+
 def previous_stage_folder(folder: ModelFolder, previous: str) -> Path:
-    """The previous stage's model folder: same dataset and trainer, ``<trainer>__<previous stage>``."""
-    path = folder.path.parent / f"{folder.trainer_name}__{previous}"
+    """The previous stage's trained model folder (:func:`previous_stage_path`); an error naming it if absent."""
+    path = previous_stage_path(folder.path, previous)
     if not path.is_dir():
         raise ModelFolderError(f"{folder.path} is a cascade stage after '{previous}', but {path} does not exist; "
                                f"train {previous} first (mednext_train {previous} FOLD -tr {folder.trainer_name})")

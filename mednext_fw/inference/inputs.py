@@ -1,18 +1,22 @@
 """Input folders for prediction: group channel files into cases and check them before any work.
 
 ``CASE_0000<ending>``, ``CASE_0001<ending>``, ... form one case; a single-channel model also takes
-``CASE<ending>``. The checks read headers and decompress ``.gz`` streams to their end (cheap next to inference), so a
-bad file anywhere stops the run before anything is written.
+``CASE<ending>``. The checks read headers, decompress ``.gz`` streams to their end and read NIfTI
+data for NaN/Inf (cheap next to inference), so a bad file anywhere stops the run before anything is written.
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from mednext_fw.errors import UserError
 from mednext_fw.io.cases import channel_file_name, split_channel
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.image_io import (NATURAL_2D_ENDINGS, SITK_ENDINGS, ImageReadError, file_ending_of, read_header,
                                     truncated_gzip_problem)
+from mednext_fw.io.nifti import nonfinite_count
+
 
 class InputFileError(UserError, ValueError):
     pass
@@ -80,6 +84,9 @@ def check_inputs(cases: dict[str, list[Path]], model_dim: int) -> None:
             problem = truncated_gzip_problem(p)  # SimpleITK would silently read the missing part as zeros
             if problem:
                 raise InputFileError(problem)
+            hidden = nonfinite_count(p)  # SimpleITK's NIfTI reader would silently turn them into 0
+            if hidden:
+                raise InputFileError(f"{p}: contains NaN or Inf values ({hidden} voxel(s)); fix or mask them")
             if dim not in (2, 3):
                 raise InputFileError(f"{p}: is a {dim}D image; expected a 3D volume (or a 2D image for 2D models)")
             if model_dim == 3 and dim != 3:
@@ -88,3 +95,12 @@ def check_inputs(cases: dict[str, list[Path]], model_dim: int) -> None:
                 first_size = size
             elif size != first_size:
                 raise InputFileError(f"{p}: size {size} differs from {files[0]} {first_size}")
+
+
+def require_finite(data: np.ndarray, files: list[Path]) -> None:
+    """NaN/Inf in image data as read (formats whose reader keeps them, e.g. NRRD): refused, naming the
+    files, before anything of the case is written; NIfTI files were checked by :func:`check_inputs`."""
+    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+        bad = int(data.size - np.count_nonzero(np.isfinite(data)))
+        raise InputFileError(f"{', '.join(str(f) for f in files)}: contains NaN or Inf values ({bad} voxel(s)); "
+                             "fix or mask them")

@@ -19,6 +19,7 @@ from mednext_fw.devices import select_device
 from mednext_fw.inference.estimate import PredictionEstimate, estimate_prediction, preprocessed_shape
 from mednext_fw.inference.export import ExportSpec, export_case, to_native
 from mednext_fw.inference.export_pool import ExportPool
+from mednext_fw.inference.inputs import require_finite
 from mednext_fw.inference.model_folder import ModelFolder, load_networks
 from mednext_fw.inference.postprocessing import POSTPROCESSING_FILE, PostprocessingRules
 from mednext_fw.inference.sliding_window import SlidingWindowSettings, sliding_window_predict
@@ -214,6 +215,7 @@ class Predictor:
         with ExportPool(num_export_workers) as pool:
             for case_id, files, out, prob in tqdm(jobs, desc="predicting", unit="case", disable=not jobs):
                 data, image_props = read_images(files)
+                require_finite(data, files)
                 pre, props = self.preprocess(data, image_props, case_id)
                 del data
                 probs = self.predict_probabilities(pre)

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from mednext_fw.inference.cascade import native_to_preprocessed, one_hot
+from mednext_fw.inference.cascade import native_to_preprocessed, one_hot, previous_stage_path
 from mednext_fw.io.atomic import save_npy_atomic
 from mednext_fw.io.image_io import read_seg
 from mednext_fw.trainers.experiment import Experiment
@@ -31,7 +31,7 @@ class CascadeInputs:
         self.exp = exp
         self.previous = str(exp.config.previous_stage)
         self.labels = list(exp.dataset.foreground_labels)
-        self.previous_model = exp.model_dir.parent / f"{exp.spec.trainer_name}__{self.previous}"
+        self.previous_model = previous_stage_path(exp.model_dir, self.previous)
         self.folder = exp.model_dir / "previous_stage"
 
     @property

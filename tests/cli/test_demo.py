@@ -38,3 +38,17 @@ def test_demo_runs_every_stage(tmp_path, monkeypatch):
         with Image.open(work / "overlays" / f"{case}.png") as png:
             assert png.format == "PNG" and png.size[0] > 300
             assert np.asarray(png.convert("RGB")).std() > 10  # a picture, not a blank canvas
+
+
+@pytest.mark.slow
+def test_classification_demo_trains_both_plugins_and_predicts_held_out_images(tmp_path, monkeypatch):
+    for k in ("raw", "preprocessed", "results"):
+        monkeypatch.setenv(f"MEDNEXT_{k}", str(tmp_path / "unused"))
+    work = tmp_path / "demo"
+    assert main(["--workdir", str(work), "--classification", "--epochs", "1"]) == 0
+    held_out = sorted(p.name for p in (work / "holdout_planes").iterdir())
+    for trainer in ("HoViT", "XrayMoE"):
+        rows = (work / "predictions" / trainer / "predictions.csv").read_text().splitlines()
+        assert sorted(r.split(",")[0] for r in rows[1:]) == held_out
+        fold = work / "results" / "Dataset101_MRIPlanes" / f"{trainer}__2d_cls" / "fold_0"
+        assert 0.0 <= json.loads((fold / "validation" / "summary.json").read_text())["accuracy"] <= 1.0

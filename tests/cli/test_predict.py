@@ -105,6 +105,12 @@ def test_input_refusals_name_the_file_and_write_nothing(roots, shared_data, mode
     extra.mkdir()
     shutil.copy(inputs / "mni152_3mm_0000.nii.gz", extra / "mni152_3mm_0001.nii.gz")
     _fails(["-i", str(extra)] + base, capsys, "mni152_3mm_0001.nii.gz", "channel 1")
+    nan = tmp_path / "nan"
+    nan.mkdir()
+    holes = np.ones((8, 9, 10), np.float32)
+    holes[2, 3, 4:6] = np.nan
+    sitk.WriteImage(sitk.GetImageFromArray(holes), str(nan / "n_0000.nii.gz"))
+    _fails(["-i", str(nan)] + base, capsys, "n_0000.nii.gz", "NaN or Inf values (2 voxel(s))")
     empty = tmp_path / "empty"
     empty.mkdir()
     _fails(["-i", str(empty)] + base, capsys, "no image files")

@@ -157,3 +157,14 @@ def test_predict_array_returns_native_label_map_and_probabilities(tmp_path, shar
     np.testing.assert_array_equal(seg, probs.argmax(0))
     assert 0.05 < (seg == 1).mean() < 0.6
     assert torch.get_num_threads() == 1
+
+
+def test_non_finite_data_is_refused_naming_the_files():
+    from mednext_fw.inference.inputs import InputFileError, require_finite
+
+    require_finite(np.zeros((1, 2, 3, 4), np.float32), [Path("a.nrrd")])
+    require_finite(np.zeros((1, 2, 3, 4), np.int16), [Path("a.nrrd")])
+    data = np.zeros((2, 2, 3, 4), np.float32)
+    data[1, 0, 0, :2] = [np.inf, np.nan]
+    with pytest.raises(InputFileError, match=r"c_0000.nrrd, c_0001.nrrd: contains NaN or Inf values \(2 voxel"):
+        require_finite(data, [Path("c_0000.nrrd"), Path("c_0001.nrrd")])

@@ -18,6 +18,11 @@ def test_round_trip(tmp_path):
     ({"file_ending": "nii"}, "file_ending"),
     ({"labels": {"background": 0, "a": 1, "whole": [1, 2]}}, "regions_class_order"),
     ({"labels": {"background": 0, "a": 1, "ignore": 5}}, "ignore"),
+    ({"numTraining": "3"}, r"'numTraining' must be .* got \"3\""),  # a string, as some converters write it
+    ({"numTraining": 3.0}, r"'numTraining' must be .* got 3.0"),
+    ({"numTraining": -1}, "'numTraining' must be"),
+    ({"numTraining": True}, "'numTraining' must be"),
+    ({"numTraining": None}, "'numTraining' must be .* got null"),
 ])
 def test_schema_errors(change, match):
     with pytest.raises(DatasetJsonError, match=match):

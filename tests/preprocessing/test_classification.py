@@ -11,7 +11,7 @@ from PIL import Image
 
 from mednext_fw.planners.classification import ImageItem
 from mednext_fw.planners.plans import Configuration
-from mednext_fw.cli.classification import plan_and_preprocess_classification
+from mednext_fw.preprocessing.classification_run import plan_and_preprocess_classification
 from mednext_fw.preprocessing.classification import (load_cache, prepare_image, preprocess_images,
                                                      read_classification_image)
 

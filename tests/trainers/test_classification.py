@@ -71,7 +71,7 @@ class RecordingTrainer(ClassificationTrainer):
 
 @pytest.fixture
 def stripes(roots):
-    from mednext_fw.cli.classification import plan_and_preprocess_classification
+    from mednext_fw.preprocessing.classification_run import plan_and_preprocess_classification
 
     name = make_synthetic_dataset(roots["raw"])
     plan_and_preprocess_classification(name, input_size=16, verbose=False)

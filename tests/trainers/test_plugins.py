@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from mednext_fw.cli.classification import plan_and_preprocess_classification
+from mednext_fw.preprocessing.classification_run import plan_and_preprocess_classification
 from mednext_fw.trainers.classification import ClassificationTrainer
 from tests.trainers.test_classification import make_synthetic_dataset
 

@@ -12,7 +12,10 @@ tests' single-thread setting apply to every backend alike. OpenVINO is pinned to
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib.util
+import sys
 
 import numpy as np
 import torch
@@ -83,20 +86,46 @@ def _ort_session(graph: bytes, shape, threads: int):
     return lambda a: session.run(None, {INPUT: a})[0]
 
 
+class _SignalStack(ctypes.Structure):  # Linux ``stack_t``
+    _fields_ = [("sp", ctypes.c_void_p), ("flags", ctypes.c_int), ("size", ctypes.c_size_t)]
+
+
+@contextlib.contextmanager
+def _keep_signal_stack():
+    """Put the calling thread's alternate signal stack back after an OpenVINO call.
+
+    OpenVINO's CPU plug-in points the thread's alternate signal stack at memory it owns and does not
+    always restore it; once that memory is freed, the next signal handled on the alternate stack
+    (Python installs its handlers with SA_ONSTACK: a Ctrl-C, or the trainer's SIGINT/SIGTERM catcher)
+    crashes the process with SIGSEGV. Seen in one long process that predicted with OpenVINO, then trained.
+    """
+    libc = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
+    saved = _SignalStack()
+    if libc is None or libc.sigaltstack(None, ctypes.byref(saved)) != 0:
+        yield
+        return
+    try:
+        yield
+    finally:
+        libc.sigaltstack(ctypes.byref(saved), None)
+
+
 def _openvino_model(graph: bytes, shape, threads: int):
     import io
 
     import openvino as ov
 
-    model = ov.convert_model(io.BytesIO(graph))
-    model.reshape({model.inputs[0]: ov.PartialShape(list(shape))})
-    compiled = ov.Core().compile_model(model, "CPU", {
-        "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
-    request = compiled.create_infer_request()
+    with _keep_signal_stack():
+        model = ov.convert_model(io.BytesIO(graph))
+        model.reshape({model.inputs[0]: ov.PartialShape(list(shape))})
+        compiled = ov.Core().compile_model(model, "CPU", {
+            "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"})
+        request = compiled.create_infer_request()
     out = compiled.outputs[0]
 
     def run(a: np.ndarray) -> np.ndarray:
-        request.infer({0: a})
-        return np.array(request.get_tensor(out).data, copy=True)  # the request reuses its buffer
+        with _keep_signal_stack():
+            request.infer({0: a})
+            return np.array(request.get_tensor(out).data, copy=True)  # the request reuses its buffer
 
     return run

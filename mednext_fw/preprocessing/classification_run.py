@@ -1,6 +1,8 @@
-"""The classification branch of ``mednext_plan_and_preprocess``: listing -> fingerprint -> plans -> cache
--> splits, each step a stage function (planners, preprocessing); this module only wires them, as
-:func:`mednext_fw.cli.plan_and_preprocess.run_segmentation` does for segmentation."""
+"""Plan and preprocess one classification dataset: listing -> fingerprint -> plans -> cache -> splits.
+
+The classification counterpart of :func:`mednext_fw.preprocessing.run.plan_and_preprocess`; each step
+is a function of planners or preprocessing, wired here so the command and the demo call one function.
+"""
 from __future__ import annotations
 
 from pathlib import Path

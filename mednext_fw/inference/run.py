@@ -1,0 +1,55 @@
+"""Predict a folder of images with a trained segmentation model: what ``mednext_predict`` and the demo run.
+
+Inputs are grouped into cases and checked before anything is predicted; the networks' forward runs on
+the chosen backend; cases whose outputs exist are skipped, so an interrupted run resumes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from mednext_fw.inference.backends import wrap_networks
+from mednext_fw.inference.inputs import check_inputs, collect_cases
+from mednext_fw.inference.model_folder import ModelFolder
+from mednext_fw.inference.parts import select_part
+from mednext_fw.inference.predictor import Predictor
+from mednext_fw.io.image_io import file_ending_of
+
+
+@dataclass
+class PredictOptions:
+    folds: Sequence[str] | None = None  # None: every fold with the checkpoint, else 'all'
+    checkpoint: str = "final"
+    device: str = "auto"
+    tta: bool = True
+    step_size: float = 0.5
+    backend: str = "auto"  # auto: onnxruntime > openvino > torch on a CPU
+    postprocessing: bool = True  # apply the model's postprocessing.json when it has one
+    overwrite: bool = False
+    save_probabilities: bool = False
+    num_export_workers: int = 2
+    num_parts: int = 1  # predict part ``part_id`` of ``num_parts`` (cases by name, round-robin)
+    part_id: int = 0
+
+
+def predict_folder(folder: ModelFolder, input_dir: Path, output_dir: Path, opts: PredictOptions | None = None,
+                   announce: Callable[[str], None] = print) -> list[Path]:
+    """Predict every case of ``input_dir`` (this part of it) into ``output_dir``; returns the outputs."""
+    opts = opts or PredictOptions()
+    cases = collect_cases(input_dir, folder.dataset)
+    if opts.num_parts > 1:
+        cases = {case: cases[case] for case in select_part(cases, opts.num_parts, opts.part_id)}
+    check_inputs(cases, folder.plans.configuration(folder.config_name).dim)
+    predictor = Predictor.from_model_folder(folder, opts.folds, opts.checkpoint, opts.device, tta=opts.tta,
+                                            step_size=opts.step_size, progress=False)
+    predictor.networks = wrap_networks(predictor.networks, opts.backend, predictor.device)
+    if not opts.postprocessing:
+        predictor.postprocessing = None
+    todo = {c: f for c, f in cases.items()
+            if opts.overwrite or not (output_dir / f"{c}{file_ending_of(f[0])}").is_file()}
+    if todo:
+        announce(f"estimated {predictor.estimate_files(todo).describe()}")
+    return predictor.predict_files(cases, output_dir, overwrite=opts.overwrite,
+                                   save_probabilities=opts.save_probabilities,
+                                   num_export_workers=opts.num_export_workers)
