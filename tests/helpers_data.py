@@ -51,3 +51,15 @@ def make_png_dataset(root: Path, name: str = "Dataset006_Png", n_cases: int = 4,
           "numTraining": n_cases, "file_ending": ".png"}
     (d / "dataset.json").write_text(json.dumps(ds))
     return d
+
+
+def module_roots(root: Path, shared_data: Path, monkeypatch, dataset: str = "Dataset001_BrainMask") -> Path:
+    """raw/preprocessed/results roots below ``root`` (the MEDNEXT_* variables set through ``monkeypatch``)
+    with a copy of a shared raw dataset: the start of the module-scoped end-to-end fixtures."""
+    import shutil
+
+    for k in ("raw", "preprocessed", "results"):
+        (root / k).mkdir()
+        monkeypatch.setenv(f"MEDNEXT_{k}", str(root / k))
+    shutil.copytree(shared_data / dataset, root / "raw" / dataset)
+    return root

@@ -14,6 +14,7 @@ from mednext_fw.cli import plan_and_preprocess, predict, train
 from mednext_fw.inference import Predictor
 from mednext_fw.inference.cascade import CascadePredictor
 from mednext_fw.planners.plans import Plans
+from tests.helpers_data import module_roots
 from tests.inference.test_predictor import _non_ras_anisotropic, _same_geometry
 
 TINY = ["--patch-size", "32", "32", "32", "--n-channels", "4", "--network-kwargs",
@@ -30,10 +31,7 @@ pytestmark = pytest.mark.slow
 def cascade(tmp_path_factory, shared_data):
     root = tmp_path_factory.mktemp("cascade")
     mp = pytest.MonkeyPatch()
-    for k in ("raw", "preprocessed", "results"):
-        (root / k).mkdir()
-        mp.setenv(f"MEDNEXT_{k}", str(root / k))
-    shutil.copytree(shared_data / "Dataset001_BrainMask", root / "raw" / "Dataset001_BrainMask")
+    module_roots(root, shared_data, mp)
     args = ["-d", "1", "-c", "3d_fullres", "3d_lowres", "--spacing", "6", "6", "6", "--lowres", "-np", "1"]
     assert plan_and_preprocess.main(args) == 0
     pre = root / "preprocessed" / "Dataset001_BrainMask"

@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from mednext_fw.cli import plan_and_preprocess, predict, train
+from tests.helpers_data import module_roots
 from tests.inference.test_predictor import _non_ras_anisotropic, _same_geometry
 
 TINY = ["--patch-size", "32", "32", "32", "--n-channels", "4", "--epochs", "1", "--iters-per-epoch", "2",
@@ -20,10 +21,7 @@ TINY = ["--patch-size", "32", "32", "32", "--n-channels", "4", "--epochs", "1", 
 def trained(tmp_path_factory, shared_data):
     root = tmp_path_factory.mktemp("trained")
     mp = pytest.MonkeyPatch()
-    for k in ("raw", "preprocessed", "results"):
-        (root / k).mkdir()
-        mp.setenv(f"MEDNEXT_{k}", str(root / k))
-    shutil.copytree(shared_data / "Dataset001_BrainMask", root / "raw" / "Dataset001_BrainMask")
+    module_roots(root, shared_data, mp)
     assert plan_and_preprocess.main(["-d", "1", "-c", "3d_fullres", "--spacing", "6", "6", "6", "-np", "1"]) == 0
     for fold in ("0", "1"):
         assert train.main(["3d_fullres", fold, *TINY]) == 0

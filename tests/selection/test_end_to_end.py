@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import SimpleITK as sitk
 
 from mednext_fw.cli import find_best_configuration, plan_and_preprocess, train
 from mednext_fw.selection.instructions import commands
+from tests.helpers_data import module_roots
 
 TINY = ["--n-channels", "4", "--network-kwargs", '{"block_counts": [1, 1, 1, 1, 1, 1, 1, 1, 1]}', "--epochs", "1", "--iters-per-epoch", "2", "--val-iters", "1", "--num-workers", "0",
         "--no-progress", "--seed", "0", "--no-val-tta"]
@@ -31,10 +31,7 @@ pytestmark = pytest.mark.slow
 def selected(tmp_path_factory, shared_data):
     root = tmp_path_factory.mktemp("selection")
     mp = pytest.MonkeyPatch()
-    for k in ("raw", "preprocessed", "results"):
-        (root / k).mkdir()
-        mp.setenv(f"MEDNEXT_{k}", str(root / k))
-    shutil.copytree(shared_data / "Dataset001_BrainMask", root / "raw" / "Dataset001_BrainMask")
+    module_roots(root, shared_data, mp)
     assert plan_and_preprocess.main(["-d", "1", "-c", "2d", "3d_fullres", "--spacing", "6", "6", "6", "-np", "1"]) == 0
     # two folds validating the two smallest heads keep the 2d slice-by-slice validation short
     (root / "preprocessed" / "Dataset001_BrainMask" / "splits_final.json").write_text(json.dumps(SPLITS))
