@@ -59,6 +59,7 @@ def budget_settings(**kw):
                          final_validation=True, **kw)
 
 
+@pytest.mark.slow  # a real trainer for 10+ s; the fitting logic's unit tests are in test_time_budget.py
 def test_budget_fits_refits_and_finishes_the_schedule(synth_env):
     clock = StepClock(1.0)
     slow_from_epoch = 4
@@ -103,6 +104,7 @@ def _stop_after_two(trainer):
         os.kill(os.getpid(), __import__("signal").SIGINT)
 
 
+@pytest.mark.slow  # a real trainer for 10+ s; the fitting logic's unit tests are in test_time_budget.py
 def test_continue_counts_the_time_already_used(synth_env):
     spec = SegmentationSpec(NAME, fold="0")
     first = paced(MedNeXtTrainer(spec, budget_settings(), callbacks=[_stop_after_two]), 150.0, StepClock(1.0))
