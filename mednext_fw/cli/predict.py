@@ -68,8 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mednext_fw.devices import use_threads
-    from mednext_fw.devices import resolve_device_type, usable_cores
+    from mednext_fw.devices import resolve_device_type, usable_cores, use_threads
     from mednext_fw.deployment import exported_checkpoint, open_model
     from mednext_fw.inference.model_folder import resolve_model_folder
     from mednext_fw.inference.parts import check_part
