@@ -10,6 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from mednext_fw.cli.common import run_command
+from mednext_fw.errors import UsageError
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mednext_apply_postprocessing",
@@ -28,17 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     from mednext_fw.inference.postprocessing import PostprocessingRules, postprocess_folder
     from mednext_fw.io.dataset_json import DatasetJson
 
-    try:
+    def run() -> None:
         rules = PostprocessingRules.load(args.rules)
         dj = args.dataset_json or args.rules.parent / "dataset.json"
         if not dj.is_file():
-            raise FileNotFoundError(f"{dj}: dataset.json not found next to {args.rules}; pass --dataset-json")
+            raise UsageError(f"{dj}: dataset.json not found next to {args.rules}; pass --dataset-json")
         outputs = postprocess_folder(args.input, args.output, rules, DatasetJson.load(dj), args.overwrite)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"mednext_apply_postprocessing: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{len(outputs)} postprocessed prediction(s) in {args.output}")
-    return 0
+        print(f"{len(outputs)} postprocessed prediction(s) in {args.output}")
+
+    return run_command("mednext_apply_postprocessing", run)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mednext_fw.cli.common import run_command
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mednext_ensemble", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
@@ -32,15 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     from mednext_fw.inference.ensemble import ensemble_folders
     from mednext_fw.io.dataset_json import DatasetJson
 
-    try:
+    def run() -> None:
         dataset = DatasetJson.load(args.dataset_json) if args.dataset_json else None
         outputs = ensemble_folders(args.inputs, args.output, dataset, args.save_probabilities,
                                    max(0, args.num_processes), args.overwrite)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"mednext_ensemble: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"{len(outputs)} ensembled prediction(s) in {args.output}")
-    return 0
+        print(f"{len(outputs)} ensembled prediction(s) in {args.output}")
+
+    return run_command("mednext_ensemble", run)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mednext_fw.paths import PathNotSetError
-
-# DeploymentError, ModelFolderError and the io errors are ValueErrors; anything else keeps its traceback.
-USER_ERRORS = (ValueError, LookupError, FileNotFoundError, PathNotSetError)
+from mednext_fw.cli.common import run_command
+from mednext_fw.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,17 +34,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_command("mednext_export_model", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     from mednext_fw.deployment import export_model
     from mednext_fw.inference.model_folder import ModelFolder, resolve_model_folder
 
-    try:
-        if args.model is not None and (args.dataset or args.config or args.trainer):
-            raise ValueError("give either -m MODEL_FOLDER or -d/-c/-tr, not both")
-        path = args.model or resolve_model_folder(args.dataset, args.config, args.trainer, args.checkpoint)
-        manifest = export_model(ModelFolder.open(path), args.output, args.folds, args.checkpoint, args.onnx)
-    except USER_ERRORS as exc:
-        print(f"mednext_export_model: error: {exc}", file=sys.stderr)
-        return 1
+    if args.model is not None and (args.dataset or args.config or args.trainer):
+        raise UsageError("give either -m MODEL_FOLDER or -d/-c/-tr, not both")
+    path = args.model or resolve_model_folder(args.dataset, args.config, args.trainer, args.checkpoint)
+    manifest = export_model(ModelFolder.open(path), args.output, args.folds, args.checkpoint, args.onnx)
     onnx = f", ONNX for input {manifest.onnx['input_shape']}" if manifest.onnx else ""
     print(f"{manifest.model_dir} (folds {manifest.folds}, checkpoint_{manifest.checkpoint}{onnx}) -> {args.output}")
     return 0

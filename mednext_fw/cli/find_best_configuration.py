@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mednext_fw.cli.common import run_command
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mednext_find_best_configuration",
@@ -33,16 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from mednext_fw.paths import PathNotSetError
+    return run_command("mednext_find_best_configuration", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from mednext_fw.selection import find_best_configuration
 
-    try:
-        info = find_best_configuration(args.dataset, args.configs, args.trainers, args.folds,
-                                       not args.disable_ensembling, args.num_processes)
-    except (PathNotSetError, ValueError, LookupError, FileNotFoundError) as exc:
-        print(f"mednext_find_best_configuration: error: {exc}", file=sys.stderr)
-        return 1
-    print(open(info["instructions_file"]).read(), end="")
+    info = find_best_configuration(args.dataset, args.configs, args.trainers, args.folds,
+                                   not args.disable_ensembling, args.num_processes)
+    print(Path(info["instructions_file"]).read_text(), end="")
     return 0
 
 

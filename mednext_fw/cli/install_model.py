@@ -12,10 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mednext_fw.paths import PathNotSetError
-
-# DeploymentError, ModelFolderError and the io errors are ValueErrors; anything else keeps its traceback.
-USER_ERRORS = (ValueError, LookupError, FileNotFoundError, PathNotSetError)
+from mednext_fw.cli.common import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,14 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     from mednext_fw import paths
     from mednext_fw.deployment import install_model
 
-    try:
-        root = args.results or paths.results_root()
-        target = install_model(args.archive, root, args.overwrite)
-    except USER_ERRORS as exc:
-        print(f"mednext_install_model: error: {exc}", file=sys.stderr)
-        return 1
-    print(f"installed {args.archive} -> {target}")
-    return 0
+    def run() -> None:
+        target = install_model(args.archive, args.results or paths.results_root(), args.overwrite)
+        print(f"installed {args.archive} -> {target}")
+
+    return run_command("mednext_install_model", run)
 
 
 if __name__ == "__main__":

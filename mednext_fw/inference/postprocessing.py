@@ -18,12 +18,17 @@ import numpy as np
 from scipy import ndimage
 from tqdm import tqdm
 
+from mednext_fw.errors import UserError
 from mednext_fw.io.atomic import write_json_atomic
 from mednext_fw.io.cases import list_label_cases
 from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.image_io import read_seg, write_seg
 
 POSTPROCESSING_FILE = "postprocessing.json"
+
+
+class PostprocessingError(UserError, ValueError):
+    """A missing or unreadable rules file, input folder or reference: reported in one line."""
 
 
 @dataclass
@@ -43,11 +48,11 @@ class PostprocessingRules:
     def load(cls, path: str | Path) -> "PostprocessingRules":
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: postprocessing file not found")
+            raise PostprocessingError(f"{path}: postprocessing file not found")
         try:
             return cls(**json.loads(path.read_text()))
         except (json.JSONDecodeError, TypeError) as exc:
-            raise ValueError(f"{path}: not a postprocessing file ({exc})") from exc
+            raise PostprocessingError(f"{path}: not a postprocessing file ({exc})") from exc
 
 
 def keep_largest_component(seg: np.ndarray, labels: Sequence[int]) -> np.ndarray:
@@ -99,13 +104,13 @@ def _load_pairs(ref_dir: Path, pred_dirs: Sequence[Path], dataset: DatasetJson):
         preds.update(list_label_cases(d, dataset.file_ending))
     common = sorted(set(refs) & set(preds))
     if not common:
-        raise FileNotFoundError(f"no prediction in {[str(d) for d in pred_dirs]} has a reference in {ref_dir}")
+        raise PostprocessingError(f"no prediction in {[str(d) for d in pred_dirs]} has a reference in {ref_dir}")
     ref_arrays, pred_arrays = [], []
     for case in tqdm(common, desc="reading validation cases", leave=False):
         ref_arrays.append(read_seg(refs[case])[0][0])
         pred_arrays.append(read_seg(preds[case])[0][0])
         if ref_arrays[-1].shape != pred_arrays[-1].shape:
-            raise ValueError(f"{preds[case]}: shape {pred_arrays[-1].shape} differs from {refs[case]}")
+            raise PostprocessingError(f"{preds[case]}: shape {pred_arrays[-1].shape} differs from {refs[case]}")
     return ref_arrays, pred_arrays
 
 
@@ -149,12 +154,12 @@ def postprocess_folder(input_dir: str | Path, output_dir: str | Path, rules: Pos
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if not input_dir.is_dir():
-        raise FileNotFoundError(f"{input_dir}: input folder not found")
+        raise PostprocessingError(f"{input_dir}: input folder not found")
     if input_dir.resolve() == output_dir.resolve():
-        raise ValueError(f"-o {output_dir} must differ from -i (the raw predictions would be overwritten)")
+        raise PostprocessingError(f"-o {output_dir} must differ from -i (the raw predictions would be overwritten)")
     cases = list_label_cases(input_dir, dataset.file_ending)
     if not cases:
-        raise FileNotFoundError(f"{input_dir}: no label maps ending in {dataset.file_ending}")
+        raise PostprocessingError(f"{input_dir}: no label maps ending in {dataset.file_ending}")
     output_dir.mkdir(parents=True, exist_ok=True)
     outputs = []
     for case, path in tqdm(sorted(cases.items()), desc="postprocessing", unit="case"):

@@ -50,3 +50,19 @@ def test_deprecated_tta_alias_warns(capsys):
     assert p.parse_args(["--disable-tta"]).disable_tta is True
     assert p.parse_args(["--no-val-tta"]).disable_tta is True
     assert "--no-val-tta is deprecated, use --disable-tta" in capsys.readouterr().err
+
+
+def test_every_command_reports_through_run_command():
+    """No command catches builtin errors itself (a bug would pass for a user mistake): each main()
+    hands its body to run_command, which reports UserError in one line and lets the rest through."""
+    import mednext_fw.cli as cli
+
+    commands = []
+    for mod in pkgutil.iter_modules(cli.__path__, "mednext_fw.cli."):
+        module = importlib.import_module(mod.name)
+        if hasattr(module, "main"):
+            commands.append(mod.name)
+            source = inspect.getsource(module)
+            assert "run_command(" in source, f"{mod.name}.main does not go through run_command"
+            assert "except (ValueError" not in source and "USER_ERRORS" not in source, mod.name
+    assert len(commands) >= 11
