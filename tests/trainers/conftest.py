@@ -26,15 +26,21 @@ def synth_root(tmp_path_factory) -> Path:
     return root
 
 
+def point_roots(monkeypatch, data_root: Path, results_root: Path) -> Path:
+    """MEDNEXT_* roots at ``data_root``'s raw/preprocessed and ``results_root``, with no nnU-Net or DDP
+    variables left from the environment; returns the synthetic dataset's results folder."""
+    monkeypatch.setenv("MEDNEXT_raw", str(data_root / "raw"))
+    monkeypatch.setenv("MEDNEXT_preprocessed", str(data_root / "preprocessed"))
+    monkeypatch.setenv("MEDNEXT_results", str(results_root))
+    for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(k, raising=False)
+    return results_root / NAME
+
+
 @pytest.fixture
 def synth_env(synth_root, tmp_path, monkeypatch) -> Path:
     """MEDNEXT_* roots pointing at the shared synthetic data and a fresh results folder."""
-    monkeypatch.setenv("MEDNEXT_raw", str(synth_root / "raw"))
-    monkeypatch.setenv("MEDNEXT_preprocessed", str(synth_root / "preprocessed"))
-    monkeypatch.setenv("MEDNEXT_results", str(tmp_path / "results"))
-    for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "WORLD_SIZE", "RANK", "LOCAL_RANK"):
-        monkeypatch.delenv(k, raising=False)
-    return tmp_path / "results" / NAME
+    return point_roots(monkeypatch, synth_root, tmp_path / "results")
 
 
 def fast_settings(**overrides) -> TrainingSettings:

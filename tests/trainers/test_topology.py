@@ -9,7 +9,7 @@ from mednext_fw.planners.plans import PlanEditError, Plans
 from mednext_fw.trainers.checkpoint import load_checkpoint
 from mednext_fw.trainers.experiment import SegmentationSpec
 from mednext_fw.trainers.segmentation import MedNeXtTrainer
-from tests.trainers.conftest import fast_settings
+from tests.trainers.conftest import fast_settings, point_roots
 from tests.trainers.synthetic import NAME, make_synthetic_dataset
 
 STRIDES = [[1, 2, 2], [2, 2, 2]]
@@ -25,12 +25,7 @@ def aniso_env(tmp_path, monkeypatch):
     cfg.patch_size = [8, 24, 20]  # multiples of the total strides [2, 4, 4], not of 16
     cfg.network.strides, cfg.network.kernel_sizes = STRIDES, KERNELS
     plans.save(pre / "plans.json")
-    monkeypatch.setenv("MEDNEXT_raw", str(root / "raw"))
-    monkeypatch.setenv("MEDNEXT_preprocessed", str(root / "preprocessed"))
-    monkeypatch.setenv("MEDNEXT_results", str(tmp_path / "results"))
-    for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "WORLD_SIZE", "RANK", "LOCAL_RANK"):
-        monkeypatch.delenv(k, raising=False)
-    return tmp_path / "results" / NAME
+    return point_roots(monkeypatch, root, tmp_path / "results")
 
 
 def test_train_validate_and_upkern_with_planned_topology(aniso_env):
