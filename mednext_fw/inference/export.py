@@ -4,9 +4,10 @@ Order: resample to the cropped shape at the original spacing (linear; separate-z
 neighbour along the low-resolution axis of anisotropic data), convert to labels, paste into the
 uncropped shape, transpose back, write with the input's format and geometry.
 
-Memory stays bounded for large images: classes are resampled one at a time and folded into a
-running argmax (or painted region by region), so no resampled ``(K, *S)`` array exists unless
-probabilities are requested.
+Memory stays bounded for large images: a few output slices at a time are resampled class by
+class and folded into a running argmax (or painted region by region), so beyond the probabilities
+only the label map is full-size unless resampled probabilities are requested. Label maps are uint8
+(uint16 beyond 255 labels), and un-cropping copies nothing when the crop kept everything.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from mednext_fw.io.dataset_json import DatasetJson
 from mednext_fw.io.image_io import write_seg
 from mednext_fw.planners.plans import Configuration, Plans
 from mednext_fw.preprocessing.case_properties import CaseProperties
-from mednext_fw.preprocessing.resampling import resample_data
+from mednext_fw.preprocessing.resampling import resample_rows
 
 
 @dataclass
@@ -36,42 +37,58 @@ class ExportSpec:
         return cls(list(plans.transpose_backward), float(config.anisotropy_threshold), dataset)
 
 
-def _resample_channel(channel: np.ndarray, spec: ExportSpec, props: CaseProperties) -> np.ndarray:
-    """Back from the preprocessed grid (spacing from the case properties) to the cropped original grid."""
+_SLAB = 8  # slices per step of the argmax: its temporaries stay slab-sized
+
+
+def label_dtype(dataset: DatasetJson) -> type:
+    """The smallest unsigned type that holds every label value (a uint8 map is a quarter of int32's)."""
+    values = [int(x) for v in dataset.labels.values() for x in (v if isinstance(v, (list, tuple)) else [v])]
+    return np.uint8 if max(values + list(dataset.regions_class_order or []), default=0) < 256 else np.uint16
+
+
+def _class_rows(channel: np.ndarray, spec: ExportSpec, props: CaseProperties, rows: slice) -> np.ndarray:
+    """Rows of one class, back on the cropped original grid (a view when no resampling is needed)."""
     target = [int(s) for s in props.shape_after_cropping]
     if list(channel.shape) == target:
-        return channel.astype(np.float32, copy=False)
-    return resample_data(channel[None], target, props.spacing_after_resampling, props.spacing, order=1,
-                         anisotropy_threshold=spec.anisotropy_threshold, order_z=0)[0]
+        return channel[rows].astype(np.float32, copy=False)
+    return resample_rows(channel, target, props.spacing_after_resampling, props.spacing, rows, order=1,
+                         anisotropy_threshold=spec.anisotropy_threshold, order_z=0)
 
 
 def labels_in_cropped_space(probs: np.ndarray, spec: ExportSpec, props: CaseProperties,
                             keep_probabilities: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """``(K, *S_pre)`` probabilities -> label map in the cropped, transposed grid (and, if asked,
-    the resampled probabilities)."""
+    the resampled probabilities).
+
+    Streams ``_SLAB`` output rows at a time through resampling and argmax (ties keep the lower
+    class) or region painting, so beyond ``probs`` only the label map is full-size, unless the
+    resampled probabilities are asked for.
+    """
     dataset = spec.dataset
     shape = [int(s) for s in props.shape_after_cropping]
-    kept = np.empty((probs.shape[0], *shape), np.float32) if keep_probabilities else None
-    seg = np.zeros(shape, np.int32)
-    if dataset.has_regions:
-        order = dataset.regions_class_order or list(range(1, probs.shape[0] + 1))
-        for k in range(probs.shape[0]):
-            p = _resample_channel(probs[k], spec, props)
-            seg[p > 0.5] = order[k]
-            if kept is not None:
-                kept[k] = p
-    else:
+    if probs.ndim != len(shape) + 1:
+        raise ValueError(f"probabilities of shape {probs.shape} do not match a spatial shape {shape}")
+    same_grid = list(probs.shape[1:]) == shape
+    seg = np.zeros(shape, label_dtype(dataset))
+    kept = None
+    if keep_probabilities:
+        kept = probs.astype(np.float32, copy=False) if same_grid else np.empty((probs.shape[0], *shape), np.float32)
+    order = dataset.regions_class_order or list(range(1, probs.shape[0] + 1))
+    for start in range(0, shape[0], _SLAB):
+        rows = slice(start, min(start + _SLAB, shape[0]))
         best = None
         for k in range(probs.shape[0]):
-            p = _resample_channel(probs[k], spec, props)
-            if best is None:
-                best = p.copy()
+            p = _class_rows(probs[k], spec, props, rows)
+            if kept is not None and not same_grid:
+                kept[k, rows] = p
+            if dataset.has_regions:
+                seg[rows][p > 0.5] = order[k]
+            elif best is None:
+                best = p.copy()  # p may be a view of probs
             else:
-                better = p > best  # ties keep the lower class, like argmax
-                seg[better] = k
+                better = p > best
+                seg[rows][better] = k
                 np.maximum(best, p, out=best)
-            if kept is not None:
-                kept[k] = p
     return seg, kept
 
 
@@ -80,7 +97,11 @@ def _crop_slices(props: CaseProperties) -> tuple[slice, ...]:
 
 
 def uncrop_and_transpose(seg: np.ndarray, spec: ExportSpec, props: CaseProperties) -> np.ndarray:
-    full = np.zeros([int(s) for s in props.shape_before_cropping], dtype=seg.dtype)
+    """The label map in the file's own array order; a view when the crop box was the whole image."""
+    full_shape = [int(s) for s in props.shape_before_cropping]
+    if list(seg.shape) == full_shape:
+        return seg.transpose(spec.transpose_backward)
+    full = np.zeros(full_shape, dtype=seg.dtype)
     full[_crop_slices(props)] = seg
     return full.transpose(spec.transpose_backward)
 

@@ -1,5 +1,9 @@
 """Export workers with bounded memory: at most ``num_workers`` cases wait in or for a worker, so
-the prediction loop blocks instead of piling up probability arrays (nnU-Net's RAM blow-up)."""
+the prediction loop blocks instead of piling up probability arrays (nnU-Net's RAM blow-up).
+
+A case sent to a worker exists three times for a while (the caller's array, its pickle, the
+worker's copy) while the next case is predicted, so callers export large cases, and the last one
+(nothing to overlap with), ``inline``."""
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -19,8 +23,8 @@ class ExportPool:
             self._executor = ProcessPoolExecutor(self.num_workers, mp_context=mp.get_context("spawn"))
         return self
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        if self._executor is None:
+    def submit(self, fn: Callable[..., Any], *args: Any, inline: bool = False) -> None:
+        if self._executor is None or inline:
             fn(*args)
             return
         while len(self._pending) >= self.num_workers:

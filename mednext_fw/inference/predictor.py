@@ -1,7 +1,8 @@
 """``Predictor``: preprocessed or raw arrays and files -> label maps on the input's own grid.
 
 Built from a trained model folder (CLI) or from in-memory networks (the trainer's final
-validation). Folds are ensembled by averaging probabilities.
+validation). Folds are ensembled by averaging their logits in one accumulator (as nnU-Net v2), so
+more folds cost time, not memory.
 """
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ from mednext_fw.network_architectures.registry import input_channels
 from mednext_fw.planners.plans import Configuration, Plans
 
 log = logging.getLogger(__name__)
+
+# Probabilities above this size are exported in this process: a worker would hold a second and a
+# third copy while the next case is predicted (CT with many classes: gigabytes).
+INLINE_EXPORT_BYTES = 512 * 2 ** 20
 
 
 def probabilities_inplace(logits: torch.Tensor, regions: bool, slab: int = 8) -> torch.Tensor:
@@ -143,23 +148,14 @@ class Predictor:
 
     # ---------- preprocessed space ----------
     def predict_probabilities(self, data: np.ndarray | torch.Tensor) -> np.ndarray:
-        """``(C, *S)`` preprocessed data -> ``(K, *S)`` fp32 probabilities, averaged over folds."""
+        """``(C, *S)`` preprocessed data -> ``(K, *S)`` fp32 probabilities of the folds' mean logits."""
         if isinstance(data, np.ndarray):
             data = torch.from_numpy(data if data.flags.writeable else np.array(data))
-        total = None
-        with torch.inference_mode():
+        with torch.inference_mode(), contextlib.ExitStack() as states:
             for net in self.networks:
-                with _inference_state(net):
-                    logits = sliding_window_predict(net, data, self.num_outputs, self.settings, self.device)
-                probs = probabilities_inplace(logits, self.dataset.has_regions)
-                if total is None:
-                    total = probs
-                else:
-                    total += probs.to(total.device)
-                del logits, probs
-            if len(self.networks) > 1:
-                total /= len(self.networks)
-        return total.cpu().numpy()
+                states.enter_context(_inference_state(net))
+            logits = sliding_window_predict(self.networks, data, self.num_outputs, self.settings, self.device)
+            return probabilities_inplace(logits, self.dataset.has_regions).cpu().numpy()
 
     def predict_preprocessed(self, data: np.ndarray | torch.Tensor, case_props, return_probabilities: bool = False,
                              apply_postprocessing: bool = True):
@@ -213,13 +209,14 @@ class Predictor:
         if len(jobs) < len(cases):
             log.info("skipping %d case(s) with existing results in %s", len(cases) - len(jobs), output_dir)
         with ExportPool(num_export_workers) as pool:
-            for case_id, files, out, prob in tqdm(jobs, desc="predicting", unit="case", disable=not jobs):
+            for i, (case_id, files, out, prob) in enumerate(tqdm(jobs, desc="predicting", unit="case", disable=not jobs)):
                 data, image_props = read_images(files)
                 require_finite(data, files)
                 pre, props = self.preprocess(data, image_props, case_id)
                 del data
                 probs = self.predict_probabilities(pre)
                 del pre
-                pool.submit(export_case, probs, self.spec, props, out, prob, self.postprocessing)
+                inline = i == len(jobs) - 1 or probs.nbytes > INLINE_EXPORT_BYTES
+                pool.submit(export_case, probs, self.spec, props, out, prob, self.postprocessing, inline=inline)
                 del probs
         return outputs

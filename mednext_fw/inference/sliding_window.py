@@ -1,7 +1,9 @@
 """Sliding-window inference: batched tiles, Gaussian blending, accumulation on the device with a
 fallback to the CPU when device memory runs out.
 
-Memory: one fp32 accumulator of shape ``(K, *S)`` and nothing else full-size. The per-voxel sum
+Memory: one fp32 accumulator of shape ``(K, *S)`` and nothing else full-size, however many folds:
+every network's Gaussian-weighted logits go into the same accumulator (nnU-Net v2 also averages
+logits, not probabilities, across folds). The per-voxel sum
 of Gaussian weights is separable over the regular tile grid (see ``tiling.weight_sum_profiles``),
 so the final normalisation is three in-place divisions by 1-D profiles instead of a second
 full-size array.
@@ -71,18 +73,20 @@ class _Flat2D(nn.Module):
         return out[:, :, None]
 
 
-def sliding_window_predict(network: nn.Module, data: torch.Tensor, num_outputs: int,
+def sliding_window_predict(network: nn.Module | Sequence[nn.Module], data: torch.Tensor, num_outputs: int,
                            settings: SlidingWindowSettings, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Gaussian-weighted mean logits of ``network`` over ``data`` (``(C, *S)``): ``(K, *S)`` fp32.
+    """Gaussian-weighted mean logits of ``network`` (or the mean over several, e.g. folds) over
+    ``data`` (``(C, *S)``): ``(K, *S)`` fp32.
 
-    The result lives on the device when it fitted there, otherwise on the CPU. The network must
+    The result lives on the device when it fitted there, otherwise on the CPU. The networks must
     already be on ``device`` and in eval mode.
     """
     device = torch.device(device)
+    networks = [network] if isinstance(network, nn.Module) else list(network)
     patch = [int(p) for p in settings.patch_size]
     mirror_axes = [int(a) for a in settings.mirror_axes]
     if len(patch) == data.ndim - 2:  # 2D network slides over the slices of a 3D volume
-        network = _Flat2D(network)
+        networks = [_Flat2D(net) for net in networks]
         patch = [1] + patch
         mirror_axes = [a + 1 for a in mirror_axes]
     if len(patch) != data.ndim - 1:
@@ -90,7 +94,7 @@ def sliding_window_predict(network: nn.Module, data: torch.Tensor, num_outputs: 
     attempts = placements(device)
     for i, place in enumerate(attempts):
         try:
-            return _predict(network, data, num_outputs, patch, mirror_axes, settings, device, place)
+            return _predict(networks, data, num_outputs, patch, mirror_axes, settings, device, place)
         except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried, the rest re-raised
             if not is_out_of_memory(exc) or i == len(attempts) - 1:
                 raise
@@ -108,7 +112,7 @@ def _autocast(settings: SlidingWindowSettings, device: torch.device):
     return torch.autocast(device.type, dtype=dtype)
 
 
-def _predict(network, data, num_outputs, patch, mirror_axes, settings, device, place: Placement) -> torch.Tensor:
+def _predict(networks, data, num_outputs, patch, mirror_axes, settings, device, place: Placement) -> torch.Tensor:
     with torch.inference_mode():
         data = data.to(place.data, dtype=torch.float32, non_blocking=True)
         data, unpad = pad_to_at_least(data, patch)
@@ -124,17 +128,20 @@ def _predict(network, data, num_outputs, patch, mirror_axes, settings, device, p
             x = torch.stack([data[(slice(None), *sl)] for sl in batch]).to(device, non_blocking=True)
             if settings.channels_last:
                 x = x.contiguous(memory_format=memory_format)
-            with _autocast(settings, device):
-                y = predict_with_mirroring(network, x, mirror_axes, settings.batch_flips)
-            if y.shape[1] != num_outputs:
-                raise ValueError(f"network returned {y.shape[1]} channels, expected {num_outputs}")
-            y *= weight
-            y = y.to(place.results)  # blocking: a non-blocking device-to-host copy may be read too early
-            for tile, sl in zip(y, batch):
-                acc[(slice(None), *sl)] += tile
+            for network in networks:  # tiles outer, folds inner: each tile is cut and moved once
+                with _autocast(settings, device):
+                    y = predict_with_mirroring(network, x, mirror_axes, settings.batch_flips)
+                if y.shape[1] != num_outputs:
+                    raise ValueError(f"network returned {y.shape[1]} channels, expected {num_outputs}")
+                y *= weight
+                y = y.to(place.results)  # blocking: a non-blocking device-to-host copy may be read too early
+                for tile, sl in zip(y, batch):
+                    acc[(slice(None), *sl)] += tile
             bar.update(len(batch))
         bar.close()
         _normalise(acc, spatial, patch, steps, settings.sigma_scale)
+        if len(networks) > 1:
+            acc /= len(networks)
         return acc[unpad]
 
 

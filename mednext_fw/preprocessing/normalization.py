@@ -6,6 +6,21 @@ import numpy as np
 from mednext_fw.planners.normalization_choice import SCHEMES
 from mednext_fw.planners.plans import IntensityStats, PlansError
 
+_CHUNK = 1 << 21  # voxels per float64 slice of the variance pass (16 MiB)
+
+
+def mean_std(x: np.ndarray) -> tuple[np.float64, np.float64]:
+    """Mean and population std of ``x`` in float64, as ``np.std`` computes them (two passes), but
+    without its full-size float64 temporary: on a CT volume that temporary is twice the image."""
+    flat = x.reshape(-1)
+    if flat.size == 0:
+        return np.float64(0.0), np.float64(1.0)
+    mean = flat.mean(dtype=np.float64)
+    sq = np.float64(0.0)
+    for start in range(0, flat.size, _CHUNK):
+        d = flat[start:start + _CHUNK].astype(np.float64) - mean
+        sq += np.dot(d, d)
+    return mean, np.sqrt(sq / flat.size)
 
 
 def normalize_channel(x: np.ndarray, scheme: str, mask: np.ndarray | None = None,
@@ -16,13 +31,12 @@ def normalize_channel(x: np.ndarray, scheme: str, mask: np.ndarray | None = None
     """
     if scheme == "zscore":
         if mask is not None:
-            values = x[mask]
-            mean, std = (values.mean(), values.std()) if values.size else (0.0, 1.0)
+            mean, std = mean_std(x[mask])
             x -= mean
             x /= max(float(std), 1e-8)
             x[~mask] = 0
         else:
-            mean, std = x.mean(dtype=np.float64), x.std(dtype=np.float64)
+            mean, std = mean_std(x)
             x -= mean
             x /= max(float(std), 1e-8)
     elif scheme == "ct":

@@ -19,6 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 _SPLINE_PAD = 12  # scipy pads by this much before prefiltering with edge extension
+_CHUNK_BYTES = 32 * 2 ** 20  # input read per piece of an axis pass
 
 
 def separate_z_axis(current_spacing: Sequence[float], new_spacing: Sequence[float],
@@ -80,11 +81,36 @@ def _axis_orders(shape, new_shape, order, z_axis, order_z) -> list[tuple[int, in
     return sorted(todo, key=lambda ao: new_shape[ao[0]] / shape[ao[0]])
 
 
-def _resample_image(x: np.ndarray, new_shape, order, z_axis, order_z) -> np.ndarray:
+def _resize_axis_pieces(x: np.ndarray, axis: int, n_out: int, order: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``_resize_axis`` piece by piece along the largest other axis, into ``out`` (allocated when None).
+
+    Every line along ``axis`` is resized on its own, so the pieces give the same numbers, but the
+    padded, prefiltered and weighted temporaries stay piece-sized instead of a few whole volumes.
+    """
+    shape = list(x.shape)
+    shape[axis] = n_out
+    if out is None:
+        out = np.empty(shape, np.float32)
+    others = [a for a in range(x.ndim) if a != axis]
+    if not others:
+        out[...] = _resize_axis(x, axis, n_out, order)
+        return out
+    along = max(others, key=lambda a: x.shape[a])
+    step = max(1, _CHUNK_BYTES * x.shape[along] // max(x.nbytes, 1))
+    for start in range(0, x.shape[along], step):
+        piece = (slice(None),) * along + (slice(start, start + step),)
+        out[piece] = _resize_axis(x[piece], axis, n_out, order)
+    return out
+
+
+def _resample_image(x: np.ndarray, new_shape, order, z_axis, order_z, out: np.ndarray | None = None) -> np.ndarray:
+    """One channel; the last axis pass writes into ``out`` when given. Holds the input, one
+    intermediate and the output, plus piece-sized temporaries."""
     x = x.astype(np.float32, copy=False)
     lo, hi = x.min(), x.max()
-    for axis, o in _axis_orders(x.shape, new_shape, order, z_axis, order_z):
-        x = _resize_axis(x, axis, new_shape[axis], o)
+    passes = _axis_orders(x.shape, new_shape, order, z_axis, order_z)
+    for i, (axis, o) in enumerate(passes):
+        x = _resize_axis_pieces(x, axis, new_shape[axis], o, out if i == len(passes) - 1 else None)
     if order > 1:  # skimage's resize (nnU-Net) clips spline overshoot to the input's range
         np.clip(x, lo, hi, out=x)
     return x
@@ -139,4 +165,34 @@ def resample_data(data: np.ndarray, new_shape: Sequence[int], current_spacing: S
         return np.stack([_resample_labels(c, new_shape, order, z_axis, order_z) for c in data])
     if list(data.shape[1:]) == new_shape:
         return data.astype(np.float32, copy=False)
-    return np.stack([_resample_image(c, new_shape, order, z_axis, order_z) for c in data])
+    out = np.empty((data.shape[0], *new_shape), np.float32)  # filled in place: no stacked copy
+    for c in range(data.shape[0]):
+        _resample_image(data[c], new_shape, order, z_axis, order_z, out[c])
+    return out
+
+
+def resample_rows(x: np.ndarray, new_shape: Sequence[int], current_spacing: Sequence[float],
+                  new_spacing: Sequence[float], rows: slice, order: int = 1,
+                  anisotropy_threshold: float = 3.0, order_z: int = 0) -> np.ndarray:
+    """Rows ``rows`` (along axis 0) of ``resample_data(x[None], ...)[0]`` for one channel, bit for bit,
+    reading only the input rows they depend on: export streams a large volume through this slab by
+    slab instead of holding resampled full-size classes. Linear or nearest only (a spline's
+    prefilter couples every row)."""
+    new_shape = [int(s) for s in new_shape]
+    if max(order, order_z) > 1:
+        raise ValueError(f"row-wise resampling supports orders 0 and 1, got {order}/{order_z}")
+    z_axis = separate_z_axis(current_spacing, new_spacing, anisotropy_threshold)
+    a, b = rows.indices(new_shape[0])[:2]
+    axes = _axis_orders(x.shape, new_shape, order, z_axis, order_z)
+    taps0 = None
+    if x.shape[0] != new_shape[0]:
+        idx, w = _axis_taps(x.shape[0], new_shape[0], dict(axes)[0])
+        idx, w = idx[:, a:b], w[:, a:b]
+        lo = int(idx.min()) if idx.size else 0
+        x, taps0 = x[lo:int(idx.max()) + 1 if idx.size else 0], (idx - lo, w)
+    else:
+        x = x[a:b]
+    x = x.astype(np.float32, copy=False)
+    for axis, o in axes:  # the same axis order as the full resampling, so the same arithmetic
+        x = _apply_taps(x, 0, *taps0) if axis == 0 else _resize_axis(x, axis, new_shape[axis], o)
+    return x

@@ -71,3 +71,25 @@ def test_shape_mismatch_is_an_error():
     props = _props([4, 4, 4], [[0, 4], [0, 4], [0, 4]], [1.0, 1.0, 1.0])
     with pytest.raises(ValueError):
         to_native(np.zeros((3, 2, 2), np.float32), ExportSpec([0, 1, 2], 3.0, LABELS), props)
+
+
+@pytest.mark.parametrize("resampled_shape", [[200, 48, 48], [80, 24, 24]])
+def test_labels_hold_nothing_full_size_but_the_label_map(resampled_shape):
+    """CT-sized inputs: beyond the probabilities, export holds the uint8 label map (a quarter of a
+    float volume) and slab-sized temporaries, not resampled classes (numpy reports its allocations
+    to tracemalloc). Resampling whole classes held three volumes: int32 map, running max, class."""
+    import tracemalloc
+
+    native = [200, 48, 48]
+    spacing = [n / r for n, r in zip(native, resampled_shape)]
+    props = _props(native, [[0, n] for n in native], [1.0, 1.0, 1.0], spacing, resampled_shape)
+    probs = np.random.default_rng(2).random((3, *resampled_shape)).astype(np.float32)
+    tracemalloc.start()
+    try:
+        seg, _ = labels_in_cropped_space(probs, ExportSpec([0, 1, 2], 3.0, LABELS), props)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert seg.dtype == np.uint8
+    one_native_float = np.prod(native) * 4
+    assert peak < 0.6 * one_native_float

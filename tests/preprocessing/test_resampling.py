@@ -4,7 +4,7 @@ from scipy import ndimage
 from skimage.transform import resize
 
 from mednext_fw.planners.spacing import new_shape as compute_new_shape
-from mednext_fw.preprocessing.resampling import resample_data, separate_z_axis
+from mednext_fw.preprocessing.resampling import resample_data, resample_rows, separate_z_axis
 
 RNG = np.random.default_rng(0)
 IMG = ndimage.gaussian_filter(RNG.normal(size=(14, 18, 16)), 2).astype(np.float32)
@@ -42,3 +42,21 @@ def test_separate_z_uses_nearest_slices():
 def test_unchanged_shape_is_identity():
     assert resample_data(IMG[None], IMG.shape, [1, 1, 1], [1, 1, 1], 3) is not None
     assert np.array_equal(resample_data(SEG[None], SEG.shape, [1, 1, 1], [1, 1, 1], 1, is_seg=True)[0], SEG)
+
+
+@pytest.mark.parametrize("shape, new, spacing, new_spacing", [
+    ((8, 15, 15), (20, 30, 30), (12.5, 2, 2), (5, 1, 1)),  # anisotropic: nearest along the slices
+    ((20, 13, 17), (9, 26, 17), (1, 2, 1), (2.2, 1, 1)),  # axis 0 shrinks, one axis unchanged
+    ((10, 12, 14), (10, 7, 30), (1, 1, 1), (1, 1.7, 0.47)),  # axis 0 unchanged
+])
+@pytest.mark.parametrize("step", [1, 3, 8])
+def test_rows_are_bit_identical_to_the_full_resampling(shape, new, spacing, new_spacing, step):
+    x = np.random.default_rng(0).random(shape).astype(np.float32)
+    full = resample_data(x[None], new, spacing, new_spacing, order=1, order_z=0)[0]
+    rows = [resample_rows(x, new, spacing, new_spacing, slice(a, a + step)) for a in range(0, new[0], step)]
+    np.testing.assert_array_equal(np.concatenate(rows), full)
+
+
+def test_rows_refuse_splines():
+    with pytest.raises(ValueError, match="orders 0 and 1"):
+        resample_rows(np.zeros((4, 4, 4), np.float32), (8, 8, 8), (1, 1, 1), (0.5, 0.5, 0.5), slice(0, 2), order=3)

@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from mednext_fw.network_architectures.mednext import fast
-from mednext_fw.network_architectures.mednext.fast import depthwise_conv, depthwise_conv_transpose
+from mednext_fw.network_architectures.mednext.fast import conv_transpose_phases, depthwise_conv, depthwise_conv_transpose
 
 CONV = {2: F.conv2d, 3: F.conv3d}
 CONV_T = {2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -48,3 +48,33 @@ def test_per_axis_kernels_and_strides_match_autograd(kernel, stride, transposed)
     gy = torch.randn_like(ref)
     for g_ours, g_ref in zip(torch.autograd.grad(ours, (x, w, b), gy), torch.autograd.grad(ref, (x, w, b), gy)):
         torch.testing.assert_close(g_ours, g_ref)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("kernel", [1, 2, 3, 5])
+@pytest.mark.parametrize("stride,out_pad", [(1, 0), (2, 0), (2, 1), (3, 0), (3, 2)])
+def test_polyphase_transposed_conv_is_the_native_one(dim, kernel, stride, out_pad):
+    """Kernel/stride/padding/output-padding combinations, including phases no tap reaches
+    (stride 3 > kernel 1, 2), against the native op, in both memory layouts."""
+    torch.manual_seed(0)
+    c = 3
+    for padding in sorted({0, kernel // 2}):
+        w = torch.randn((c, 1) + (kernel,) * dim, dtype=torch.double)
+        b = torch.randn(c, dtype=torch.double)
+        for x in (_channels_last((2, c) + (5,) * dim).detach(), torch.randn((2, c) + (4,) * dim, dtype=torch.double)):
+            ref = CONV_T[dim](x, w, b, stride=stride, padding=padding, output_padding=out_pad, groups=c)
+            got = conv_transpose_phases(x, w, b, (stride,) * dim, (padding,) * dim, (out_pad,) * dim)
+            torch.testing.assert_close(got, ref)
+            torch.testing.assert_close(conv_transpose_phases(x, w, None, (stride,) * dim, (padding,) * dim,
+                                                             (out_pad,) * dim), ref - b.view(-1, *[1] * dim))
+
+
+def test_inference_uses_the_polyphase_path_on_cpu(monkeypatch):
+    """Without autograd on a CPU the up blocks' transposed conv runs as phases, not the slow native op."""
+    calls = []
+    monkeypatch.setattr(fast, "conv_transpose_phases", lambda *a: calls.append(1) or CONV_T[3](
+        a[0], a[1], a[2], stride=a[3], padding=a[4], groups=a[0].shape[1]))
+    x = _channels_last((1, 2, 4, 4, 4)).detach()
+    with torch.no_grad():
+        depthwise_conv_transpose(x, torch.randn(2, 1, 3, 3, 3, dtype=torch.double), None, 2, 1)
+    assert calls == [1]
