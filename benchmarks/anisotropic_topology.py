@@ -5,7 +5,8 @@ heads and validates on the Colin27 heads (the two anatomies on opposite sides). 
 on the same plan (spacing, patch, batch, augmentation), the same seed and the same training budget
 (a callback ends training at the first epoch boundary past it); then the full final validation
 (sliding window, export to native geometry, Dice and NSD). Only the topology differs:
-- adaptive: the planner's ``network.strides`` / ``network.kernel_sizes`` ([1, 2, 2] + [1, 3, 3] first);
+- adaptive: the planner's rule (``planners.topology.plan_topology``) for the benchmark's patch at the
+  plan's spacing ([1, 2, 2] strides and [1, 3, 3] kernels first);
 - isotropic: 4 stages of stride 2 and 3x3x3 kernels everywhere (the reference MedNeXt).
 The patch is the plan's, shrunk to a CPU budget with sides that both networks accept (multiples of 16).
 The budget is wall-clock seconds on a quiet machine; on a shared, loaded one (``--budget-kind cpu``,
@@ -32,6 +33,7 @@ ISO = {"strides": [[2, 2, 2]] * 4, "kernel_sizes": [[3, 3, 3]] * 5}
 def prepare(workdir: Path, patch: list[int], width: int) -> dict:
     from mednext_fw.cli import plan_and_preprocess
     from mednext_fw.planners.plans import Plans
+    from mednext_fw.planners.topology import plan_topology
 
     for key in ("raw", "preprocessed", "results"):
         (workdir / key).mkdir(parents=True, exist_ok=True)
@@ -46,8 +48,11 @@ def prepare(workdir: Path, patch: list[int], width: int) -> dict:
             raise SystemExit(f"plan_and_preprocess failed ({rc})")
     plans = Plans.load(pre / "plans.json")
     planned = plans.configurations["3d_fullres"]
+    # The planner's rule applied to the benchmark's patch (the plan's topology fits the plan's patch).
+    topo = plan_topology(planned.spacing, patch, planned.network.kernel_size)
     adaptive = replace(planned, name="3d_adaptive", patch_size=list(patch), batch_size=2,
-                       network=replace(planned.network, kwargs={"n_channels": width}))
+                       network=replace(planned.network, kwargs={"n_channels": width}, strides=topo.strides,
+                                       kernel_sizes=topo.kernel_sizes))
     iso = replace(adaptive, name="3d_isotropic", network=replace(adaptive.network, **ISO))
     plans.configurations.update({"3d_adaptive": adaptive, "3d_isotropic": iso})
     plans.save(pre / "plans.json")
