@@ -24,7 +24,7 @@ class PredictOptions:
     device: str = "auto"
     tta: bool = True
     step_size: float = 0.5
-    backend: str = "auto"  # auto: onnxruntime > openvino > torch on a CPU
+    backend: str = "auto"  # auto: torch (measured fastest end to end, see inference/backends)
     postprocessing: bool = True  # apply the model's postprocessing.json when it has one
     overwrite: bool = False
     save_probabilities: bool = False

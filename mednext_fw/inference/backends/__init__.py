@@ -1,10 +1,13 @@
 """Where a network's forward runs at prediction time: torch (as trained), ONNX Runtime or OpenVINO.
 
-``wrap_networks(nets, backend, device)`` returns modules the predictors call unchanged. ``auto``
-takes ONNX Runtime on a CPU when it is installed, then OpenVINO, else torch. Measured here (MedNeXt-S,
-``benchmarks/predict_backends.py``, ``benchmarks/RESULTS.md``): ONNX Runtime's forward was as fast as
-OpenVINO's or faster, and it builds its session in about a second where OpenVINO compiles for tens of
-seconds per run. On a GPU ``auto`` keeps torch (these runtimes are installed as CPU builds).
+``wrap_networks(nets, backend, device)`` returns modules the predictors call unchanged. ``auto`` is
+torch, on a CPU too: measured (``benchmarks/predict_backends.py``, ``benchmarks/RESULTS.md``, quiet
+2-core machine), full-width MedNeXt-S predicts a 128^3 tile end to end in 10.2 s with torch, 15.7 s with
+ONNX Runtime and 18.3 s with OpenVINO (export and session inside the clock; per forward the three are
+within 1%). The runtimes were ahead only while torch's CPU depthwise transposed conv was slow (now
+polyphase, ``network_architectures/mednext/fast.py``). For the 2D classifiers the runtimes are 1.1-1.4x
+faster per batch but spend 3-35 s building their session, so they pay off only on folders of
+thousands of images: ask for them by name.
 """
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ from mednext_fw.inference.backends import runtimes
 from mednext_fw.inference.backends.runtimes import RUNTIMES, BackendUnavailableError, RuntimeNetwork
 
 BACKENDS = ("auto", "torch") + RUNTIMES
-AUTO_ORDER = ("onnxruntime", "openvino")
 
 __all__ = ["BACKENDS", "BackendUnavailableError", "RuntimeNetwork", "resolve_backend", "wrap_networks"]
 
@@ -27,9 +29,7 @@ def resolve_backend(name: str, device: torch.device | str = "cpu") -> str:
         raise ValueError(f"unknown backend '{name}'; choose one of {BACKENDS}")
     device = torch.device(device)
     if name == "auto":
-        if device.type != "cpu":
-            return "torch"
-        return next((r for r in AUTO_ORDER if runtimes.is_available(r)), "torch")
+        return "torch"
     if name != "torch" and device.type != "cpu":
         raise ValueError(f"backend '{name}' runs on the CPU; use --device cpu (or --backend torch on {device})")
     return name
