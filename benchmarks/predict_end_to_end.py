@@ -31,7 +31,8 @@ PATCH = (128, 128, 128)
 def _ours(args) -> None:
     from mednext_fw.cli.predict import main
 
-    argv = ["-m", args.model, "-i", args.input, "-o", args.out_dir] + ([] if args.tta else ["--disable-tta"])
+    # --overwrite: a repeat writes into the same folder, and a user's re-run would skip finished cases
+    argv = ["-m", args.model, "-i", args.input, "-o", args.out_dir, "--overwrite"] + ([] if args.tta else ["--disable-tta"])
     assert main(argv) == 0
 
 

@@ -143,13 +143,36 @@ def usable_cores(affinity: Callable[[], set] | None = None, quota: float | None 
     return cores
 
 
-def other_load(cores: int, loadavg: Callable[[], tuple] | None = None) -> float:
-    """Runnable processes competing for ``cores`` right now (the 1-minute load average, before we start)."""
+def runnable_now(samples: int = 5, interval_s: float = 0.02, stat: str = "/proc/stat") -> float | None:
+    """Other runnable tasks at this moment: the kernel's ``procs_running`` (which counts us too),
+    averaged over a few samples; None where /proc is missing."""
+    import time
+
+    counts = []
+    for i in range(samples):
+        try:
+            with open(stat) as f:
+                line = next(line for line in f if line.startswith("procs_running"))
+        except (OSError, StopIteration):
+            return None
+        counts.append(int(line.split()[1]))
+        if i + 1 < samples:
+            time.sleep(interval_s)
+    return max(0.0, sum(counts) / len(counts) - 1)
+
+
+def other_load(cores: int, loadavg: Callable[[], tuple] | None = None,
+               running: Callable[[], float | None] | None = None) -> float:
+    """Runnable processes competing for ``cores`` right now, before we start: the 1-minute load average,
+    or the runnable count sampled now when that is lower. The average lags by a minute, so right after
+    a heavy job ends (the previous command of a script, a benchmark's previous engine) it still reads
+    ~1 per busy core and would leave idle cores unused."""
     try:
-        load = (loadavg or os.getloadavg)()[0]
+        load = float((loadavg or os.getloadavg)()[0])
     except (OSError, AttributeError):
-        return 0.0
-    return max(0.0, float(load))
+        load = 0.0
+    now = (running or runnable_now)()
+    return max(0.0, load if now is None else min(load, now))
 
 
 @dataclass(frozen=True)

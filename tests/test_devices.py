@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from mednext_fw.devices import (DeviceError, cgroup_cpu_quota, gpu_free_memory_gb, gpu_planning_budget_gb,
-                                plan_cpu_share, select_device, set_passive_wait_policy, usable_cores)
+                                other_load, plan_cpu_share, runnable_now, select_device, set_passive_wait_policy,
+                                usable_cores)
 
 
 def test_device_selection():
@@ -100,3 +101,15 @@ def test_threads_measurably_change_the_os_thread_count():
         assert reported == n
         counts[n] = os_threads
     assert counts[3] >= counts[1] + 2  # the OpenMP pool grows by (at least) the 2 extra threads
+
+
+def test_other_load_trusts_the_runnable_count_when_the_average_lags(tmp_path):
+    """Right after a heavy job ends the 1-minute average still reads busy; the count sampled now wins
+    when lower, the average when the count is higher (a burst) or unreadable."""
+    assert other_load(2, loadavg=lambda: (1.4, 1.3, 1.2), running=lambda: 0.0) == 0.0
+    assert other_load(2, loadavg=lambda: (0.5, 0.5, 0.5), running=lambda: 3.0) == 0.5
+    assert other_load(2, loadavg=lambda: (1.5, 1.0, 1.0), running=lambda: None) == 1.5
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3\nprocs_running 3\nprocs_blocked 0\n")
+    assert runnable_now(samples=2, interval_s=0, stat=str(stat)) == 2.0  # ourselves not counted
+    assert runnable_now(stat=str(tmp_path / "missing")) is None

@@ -45,21 +45,23 @@ def preprocessed_shape(native_size_xyz: Sequence[int], native_spacing_xyz: Seque
 class PredictionEstimate:
     cases: int
     forward_passes: int  # tiles x TTA mirrorings x folds, over every case
-    tile_seconds: float
+    tile_seconds: float | None  # None: not measured (a job of a pass or two is not worth a pass to time)
     export_seconds: float
 
     @property
     def seconds(self) -> float:
-        return self.forward_passes * self.tile_seconds + self.export_seconds
+        return self.forward_passes * (self.tile_seconds or 0.0) + self.export_seconds
 
     def describe(self) -> str:
-        return (f"{self.cases} case(s): {self.forward_passes} network passes (tiles x TTA x folds) x "
-                f"{self.tile_seconds:.3f} s measured + export ~{format_duration(self.export_seconds)} "
+        head = f"{self.cases} case(s): {self.forward_passes} network passes (tiles x TTA x folds)"
+        if self.tile_seconds is None:
+            return f"{head}, too few to be worth timing; export ~{format_duration(self.export_seconds)}"
+        return (f"{head} x {self.tile_seconds:.3f} s measured + export ~{format_duration(self.export_seconds)} "
                 f"= ~{format_duration(self.seconds)}")
 
 
 def estimate_prediction(shapes: Sequence[Sequence[int]], native_voxels: Sequence[float], patch: Sequence[int],
-                        step_size: float, num_mirror_axes: int, num_folds: int, tile_seconds: float,
+                        step_size: float, num_mirror_axes: int, num_folds: int, tile_seconds: float | None,
                         num_classes: int) -> PredictionEstimate:
     passes = sum(tiles_per_image(s, patch, step_size) for s in shapes) * (2 ** num_mirror_axes) * num_folds
     export = EXPORT_SECONDS_PER_VOXEL_CLASS * max(num_classes, 2) * float(math.fsum(native_voxels))

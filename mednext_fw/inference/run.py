@@ -17,6 +17,10 @@ from mednext_fw.inference.predictor import Predictor
 from mednext_fw.io.image_io import file_ending_of
 
 
+# Timing a tile costs a pass: a job of this many passes or fewer is announced without a time.
+TIME_ABOVE_PASSES = 2
+
+
 @dataclass
 class PredictOptions:
     folds: Sequence[str] | None = None  # None: every fold with the checkpoint, else 'all'
@@ -49,7 +53,7 @@ def predict_folder(folder: ModelFolder, input_dir: Path, output_dir: Path, opts:
     todo = {c: f for c, f in cases.items()
             if opts.overwrite or not (output_dir / f"{c}{file_ending_of(f[0])}").is_file()}
     if todo:
-        announce(f"estimated {predictor.estimate_files(todo).describe()}")
+        announce(f"estimated {predictor.estimate_files(todo, time_above_passes=TIME_ABOVE_PASSES).describe()}")
     return predictor.predict_files(cases, output_dir, overwrite=opts.overwrite,
                                    save_probabilities=opts.save_probabilities,
                                    num_export_workers=opts.num_export_workers)

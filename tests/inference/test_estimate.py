@@ -45,3 +45,16 @@ def test_predictor_measures_its_tile_time(shared_data):
     shape = preprocessed_shape(header.size, header.spacing, [0, 1, 2], [4.0, 4.0, 4.0])
     assert est.cases == 1 and est.forward_passes == tiles_per_image(shape, [32] * 3, 0.5) * 8 * 2
     assert all(n.training is False for n in nets)  # measuring did not leave a network in training mode
+
+
+def test_small_jobs_are_not_timed_and_slow_tiles_are_timed_once(shared_data, monkeypatch):
+    dataset = DatasetJson.load(shared_data / "Dataset001_BrainMask" / "dataset.json")
+    predictor = Predictor([tiny_network(1)[0]], brain_plans(), "3d_fullres", dataset, device="cpu", tta=False)
+    est = predictor.estimate([[20, 20, 20]], [8000.0], time_above_passes=2)  # one tile: timing it doubles the job
+    assert est.forward_passes == 1 and est.tile_seconds is None and "too few to be worth timing" in est.describe()
+    passes = []
+    net = predictor.networks[0]
+    monkeypatch.setattr(net, "forward", lambda x: passes.append(1) or x)
+    clock = iter([0.0, 5.0])  # the warm-up takes 5 s: it is the measurement, no more passes
+    monkeypatch.setattr("time.perf_counter", lambda: next(clock))
+    assert predictor.measure_tile_seconds() == 5.0 and len(passes) == 1
