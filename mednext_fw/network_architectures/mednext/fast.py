@@ -13,10 +13,10 @@ convolutions, so we compute them with forward kernels:
 The math is the same as autograd's (tested against it); only the kernels used differ. On other
 devices (CUDA) the native ops are used unchanged, since cuDNN's backward is already fast.
 
-PyTorch's CPU depthwise *transposed* conv is itself slow (5-25x a plain depthwise conv of the same
-size: it takes no oneDNN fast path), and MedNeXt needs it in every up block and in the input
-gradient of every down block. ``conv_transpose_phases`` computes it as one ordinary depthwise conv
-per output phase (polyphase decomposition), which oneDNN runs fast.
+PyTorch's CPU depthwise *transposed* conv is itself slow (it takes no oneDNN fast path), and
+MedNeXt needs it in every up block and in the input gradient of every down block.
+``conv_transpose_phases`` computes it as one ordinary depthwise conv per output phase (polyphase
+decomposition), which oneDNN runs fast: 1.6-24x faster on MedNeXt's shapes (2 threads).
 
 Tensors here are logical (N, C, *spatial) views whose memory is channels-last, as produced by
 ``to_channels_first_view`` from the (N, *spatial, C) tensors the MedNeXt blocks work on.
