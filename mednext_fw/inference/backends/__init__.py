@@ -16,7 +16,6 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from mednext_fw.inference.backends import runtimes
 from mednext_fw.inference.backends.runtimes import RUNTIMES, BackendUnavailableError, RuntimeNetwork
 
 BACKENDS = ("auto", "torch") + RUNTIMES
