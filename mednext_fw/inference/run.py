@@ -5,11 +5,11 @@ the chosen backend; cases whose outputs exist are skipped, so an interrupted run
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mednext_fw.inference.backends import wrap_networks
+from mednext_fw.inference.backends import OPENVINO_SPEEDUP, choose_auto, resolve_backend, wrap_networks
 from mednext_fw.inference.inputs import check_inputs, collect_cases
 from mednext_fw.inference.model_folder import ModelFolder
 from mednext_fw.inference.parts import select_part
@@ -28,7 +28,7 @@ class PredictOptions:
     device: str = "auto"
     tta: bool = True
     step_size: float = 0.5
-    backend: str = "auto"  # auto: torch (measured fastest end to end, see inference/backends)
+    backend: str = "auto"  # auto: OpenVINO for big MedNeXt jobs on a CPU, else torch (inference/backends)
     postprocessing: bool = True  # apply the model's postprocessing.json when it has one
     overwrite: bool = False
     save_probabilities: bool = False
@@ -47,13 +47,20 @@ def predict_folder(folder: ModelFolder, input_dir: Path, output_dir: Path, opts:
     check_inputs(cases, folder.plans.configuration(folder.config_name).dim)
     predictor = Predictor.from_model_folder(folder, opts.folds, opts.checkpoint, opts.device, tta=opts.tta,
                                             step_size=opts.step_size, progress=False)
-    predictor.networks = wrap_networks(predictor.networks, opts.backend, predictor.device)
     if not opts.postprocessing:
         predictor.postprocessing = None
     todo = {c: f for c, f in cases.items()
             if opts.overwrite or not (output_dir / f"{c}{file_ending_of(f[0])}").is_file()}
-    if todo:
-        announce(f"estimated {predictor.estimate_files(todo, time_above_passes=TIME_ABOVE_PASSES).describe()}")
+    backend = opts.backend
+    if todo:  # the estimate times a torch pass, which is also what auto weighs a runtime against
+        estimate = predictor.estimate_files(todo, time_above_passes=TIME_ABOVE_PASSES)
+        if backend == "auto":
+            backend = choose_auto(predictor.networks, predictor.device, estimate.forward_passes,
+                                  estimate.tile_seconds)
+        if backend == "openvino" and estimate.tile_seconds is not None:
+            estimate = replace(estimate, tile_seconds=estimate.tile_seconds / OPENVINO_SPEEDUP)
+        announce(f"estimated {estimate.describe()} (forward on {resolve_backend(backend)})")
+    predictor.networks = wrap_networks(predictor.networks, backend, predictor.device)
     return predictor.predict_files(cases, output_dir, overwrite=opts.overwrite,
                                    save_probabilities=opts.save_probabilities,
                                    num_export_workers=opts.num_export_workers)

@@ -1,13 +1,15 @@
 """Where a network's forward runs at prediction time: torch (as trained), ONNX Runtime or OpenVINO.
 
-``wrap_networks(nets, backend, device)`` returns modules the predictors call unchanged. ``auto`` is
-torch, on a CPU too: measured (``benchmarks/predict_backends.py``, ``benchmarks/RESULTS.md``, quiet
-2-core machine), full-width MedNeXt-S predicts a 128^3 tile end to end in 10.2 s with torch, 15.7 s with
-ONNX Runtime and 18.3 s with OpenVINO (export and session inside the clock; per forward the three are
-within 1%). The runtimes were ahead only while torch's CPU depthwise transposed conv was slow (now
-polyphase, ``network_architectures/mednext/fast.py``). For the 2D classifiers the runtimes are 1.1-1.4x
-faster per batch but spend 3-35 s building their session, so they pay off only on folders of
-thousands of images: ask for them by name.
+``wrap_networks(nets, backend, device)`` returns modules the predictors call unchanged.
+
+``auto`` (``choose_auto``) is measured, not assumed (``benchmarks/predict_backends.py``,
+``benchmarks/RESULTS.md``, quiet 2-core machine). On a CPU, OpenVINO runs a full-width MedNeXt's
+forward 1.8-2.2x faster than torch (128^3 tile: S-k3 6.2-7.2 s vs 12.5-14 s, S-k5 8.7 vs 16.7-18.3,
+B-k3 7.2-8.2 vs 14.7-15.7), after ~7 s per network of export, conversion and compilation. So auto
+picks OpenVINO for a MedNeXt job whose forward time saved exceeds that set-up, and torch otherwise:
+on GPUs, without the ``[deploy]`` extra, for jobs of a few passes or tiny networks, and for the 2D
+classifiers (1.1-1.4x per batch, 3-35 s of set-up: ask for the runtimes by name on large folders).
+ONNX Runtime is as fast as torch per forward: it is there for deployment, asked for by name.
 """
 from __future__ import annotations
 
@@ -16,14 +18,19 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from mednext_fw.inference.backends import runtimes
 from mednext_fw.inference.backends.runtimes import RUNTIMES, BackendUnavailableError, RuntimeNetwork
 
 BACKENDS = ("auto", "torch") + RUNTIMES
+OPENVINO_SPEEDUP = 1.8  # the low end of the measured forward ratio over torch (see above)
+OPENVINO_SETUP_S = 8.0  # per network: ONNX export + conversion + compilation of a MedNeXt-S, measured ~7 s
 
-__all__ = ["BACKENDS", "BackendUnavailableError", "RuntimeNetwork", "resolve_backend", "wrap_networks"]
+__all__ = ["BACKENDS", "BackendUnavailableError", "RuntimeNetwork", "choose_auto", "resolve_backend",
+           "wrap_networks"]
 
 
 def resolve_backend(name: str, device: torch.device | str = "cpu") -> str:
+    """The backend a name asks for, checked against the device; ``auto`` without a job to judge is torch."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend '{name}'; choose one of {BACKENDS}")
     device = torch.device(device)
@@ -32,6 +39,23 @@ def resolve_backend(name: str, device: torch.device | str = "cpu") -> str:
     if name != "torch" and device.type != "cpu":
         raise ValueError(f"backend '{name}' runs on the CPU; use --device cpu (or --backend torch on {device})")
     return name
+
+
+def choose_auto(networks: Sequence[nn.Module], device: torch.device | str, forward_passes: int,
+                tile_seconds: float | None) -> str:
+    """``auto`` for a job of ``forward_passes`` network passes of ``tile_seconds`` each (torch, measured).
+
+    OpenVINO when it is installed, the device is a CPU, every network is a MedNeXt (what was measured)
+    and the forward time it saves exceeds its set-up for every network; torch otherwise. A job too
+    small to have been timed (``tile_seconds`` None) stays on torch."""
+    from mednext_fw.network_architectures.mednext.model import MedNeXt
+
+    if torch.device(device).type != "cpu" or tile_seconds is None or not runtimes.is_available("openvino"):
+        return "torch"
+    if not all(isinstance(net, MedNeXt) for net in networks):
+        return "torch"
+    saved = forward_passes * tile_seconds * (1.0 - 1.0 / OPENVINO_SPEEDUP)
+    return "openvino" if saved > len(networks) * OPENVINO_SETUP_S else "torch"
 
 
 def wrap_networks(networks: Sequence[nn.Module], backend: str, device: torch.device | str = "cpu",

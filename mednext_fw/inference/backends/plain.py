@@ -11,6 +11,8 @@ forward is tested (``tests/inference/backends``).
 """
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -60,6 +62,56 @@ def _front_pad(y: torch.Tensor, conv: nn.Module) -> torch.Tensor:
     return F.pad(y, pads)
 
 
+def _phase_taps(s: int, p: int, k: int, lead: int, r: int) -> tuple[list[int], int]:
+    """Taps of a 1-axis transposed conv that reach output ``s*q + r - lead``, and the input offset of
+    the last one: output ``o = s*i - p + j`` gets tap ``j`` from input ``i = q + (r - lead + p - j) / s``."""
+    taps = [j for j in range(k) if (r - lead + p - j) % s == 0]
+    return taps, ((r - lead + p - taps[-1]) // s if taps else 0)
+
+
+def _depthwise_transposed(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
+    """``conv(x)`` for a depthwise transposed conv, as one ordinary depthwise conv per output phase.
+
+    Runtimes run depthwise ``ConvTranspose`` as a dense GEMM (OpenVINO: 45% of a MedNeXt-S forward
+    on a 128^3 tile, for 4 of its ~170 layers). Per axis, output ``s*q + r`` (q < n, counted from
+    ``lead`` planes before the conv's first output) is a correlation of ``x`` with the taps that reach
+    it; the phases are interleaved by stack + reshape, and the ``lead`` planes cropped. Shape-agnostic,
+    so the graph keeps dynamic sides.
+    """
+    dim = x.dim() - 2
+    stride, pad, kernel = conv.stride, conv.padding, conv.kernel_size
+    lead = [s + 2 * p - k - o for s, p, k, o in zip(stride, pad, kernel, conv.output_padding)]
+    if min(lead) < 0:
+        raise ValueError(f"transposed conv {conv} pads less than its phases assume; cannot export")
+    conv_nd = (F.conv1d, F.conv2d, F.conv3d)[dim - 1]
+    shape = (1, -1) + (1,) * dim
+    phases = []
+    for phase in itertools.product(*(range(s) for s in stride)):
+        per_axis = [_phase_taps(s, p, k, ld, r) for s, p, k, ld, r in zip(stride, pad, kernel, lead, phase)]
+        if not all(taps for taps, _ in per_axis):  # no tap reaches this phase: bias only
+            phases.append(torch.zeros_like(x) + (0 if conv.bias is None else conv.bias.reshape(shape)))
+            continue
+        y = x
+        for axis, (taps, first) in enumerate(per_axis):  # crop/pad so a valid conv yields n outputs
+            last = first + len(taps) - 1  # offsets run first..last for the taps in reverse order
+            before = (slice(None),) * (2 + axis)  # slices, not narrow(): exporters keep them dynamic
+            if first > 0:
+                y = y[before + (slice(first, None),)]
+            if last < 0:
+                y = y[before + (slice(None, last),)]
+            y = F.pad(y, [0, 0] * (dim - 1 - axis) + [max(0, -first), max(0, last)])
+        index = (slice(None), slice(None)) + tuple(slice(t[0], t[-1] + 1, s) for (t, _), s in zip(per_axis, stride))
+        weight = conv.weight[index].flip(list(range(2, 2 + dim)))
+        phases.append(conv_nd(y, weight, conv.bias, groups=x.shape[1]))
+    # phases along channels (a concat runtimes do in place), then one transpose to (N, C, n0, s0, n1, s1, ..)
+    out = torch.cat(phases, dim=1).unflatten(1, tuple(stride) + (-1,))  # (N, *s, C, *n)
+    order = [0, 1 + dim] + [i for a in range(dim) for i in (2 + dim + a, 1 + a)]
+    out = out.permute(order)
+    for a in range(dim):
+        out = out.flatten(2 + a, 3 + a)
+    return out[(slice(None), slice(None)) + tuple(slice(ld, None) for ld in lead)]
+
+
 def _mlp(h: torch.Tensor, block: nn.Module) -> torch.Tensor:
     z = F.gelu(block.expand(_norm(h, block.norm)))
     if block.grn is not None:
@@ -70,7 +122,7 @@ def _mlp(h: torch.Tensor, block: nn.Module) -> torch.Tensor:
 def _block(x: torch.Tensor, block: nn.Module) -> torch.Tensor:
     kind = type(block).__name__
     if kind == "MedNeXtUpBlock":
-        out = _front_pad(_mlp(block.dw(x), block), block.dw)
+        out = _front_pad(_mlp(_depthwise_transposed(x, block.dw), block), block.dw)
         if block.shortcut is not None:
             out = out + _front_pad(block.shortcut(x), block.shortcut)
         return out

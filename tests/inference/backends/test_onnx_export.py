@@ -15,11 +15,16 @@ def _run(graph: bytes, x: torch.Tensor) -> np.ndarray:
     return session.run(None, {"input": x.numpy()})[0]
 
 
-@pytest.mark.parametrize("dim,kwargs", [(3, {}), (3, {"grn": True, "norm": "layer"}), (2, {})])
+ANISOTROPIC = {"strides": [[1, 2, 2], [1, 2, 2], [2, 2, 2], [2, 2, 2]], "block_counts": [1] * 9,
+               "kernel_sizes": [[1, 3, 3], [1, 3, 3], [3, 3, 3], [3, 3, 3], [3, 3, 3]]}
+
+
+@pytest.mark.parametrize("dim,kwargs", [(3, {}), (3, {"grn": True, "norm": "layer"}), (2, {}), (3, ANISOTROPIC),
+                                        (3, {"kernel_size": 5})])
 def test_mednext_onnx_matches_torch_on_other_batch_and_sides(dim, kwargs):
     torch.manual_seed(0)
     net = build_network("mednext", variant="S", in_channels=1, num_classes=3, n_channels=4, dim=dim,
-                        deep_supervision=True, block_counts=[1] * 9, **kwargs).eval()
+                        deep_supervision=True, **{"block_counts": [1] * 9, **kwargs}).eval()
     graph = onnx_bytes(net, (1, 1) + (32,) * dim)
     x = torch.randn((3, 1) + (48,) * (dim - 1) + (16,))  # batch and sides differ from the export's
     net.deep_supervision = False

@@ -41,3 +41,19 @@ def test_plain_shares_parameters():
 def test_other_networks_pass_through():
     conv = torch.nn.Conv2d(1, 2, 3)
     assert exportable(conv) is conv
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("kernel,stride,output_padding", [
+    ((3, 3, 3), (2, 2, 2), (0, 0, 0)), ((5, 5, 5), (2, 2, 2), (0, 0, 0)), ((1, 3, 3), (1, 2, 2), (0, 0, 0)),
+    ((1, 1, 1), (2, 2, 2), (0, 0, 0)), ((3, 5, 1), (2, 1, 2), (1, 0, 1)), ((3, 3, 3), (3, 2, 1), (2, 0, 0))])
+def test_depthwise_transposed_phases_equal_the_native_op(dim, kernel, stride, output_padding):
+    """Every tap/phase case the up blocks can meet, incl. phases no tap reaches and output padding."""
+    from mednext_fw.inference.backends.plain import _depthwise_transposed
+
+    kernel, stride, output_padding = kernel[-dim:], stride[-dim:], output_padding[-dim:]
+    conv = (torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)[dim - 2](
+        4, 4, kernel, stride=stride, padding=[k // 2 for k in kernel], output_padding=output_padding, groups=4)
+    x = torch.randn((2, 4) + (7, 6, 5)[-dim:])
+    with torch.no_grad():
+        assert (_depthwise_transposed(x, conv) - conv(x)).abs().max().item() <= 1e-5
