@@ -51,6 +51,7 @@ def predict_folder(folder: ModelFolder, input_dir: Path, output_dir: Path, opts:
         predictor.postprocessing = None
     todo = {c: f for c, f in cases.items()
             if opts.overwrite or not (output_dir / f"{c}{file_ending_of(f[0])}").is_file()}
+    resolve_backend(opts.backend, predictor.device)  # refuse a bad or missing backend before any pass runs
     backend = opts.backend
     if todo:  # the estimate times a torch pass, which is also what auto weighs a runtime against
         estimate = predictor.estimate_files(todo, time_above_passes=TIME_ABOVE_PASSES)
@@ -59,7 +60,7 @@ def predict_folder(folder: ModelFolder, input_dir: Path, output_dir: Path, opts:
                                   estimate.tile_seconds)
         if backend == "openvino" and estimate.tile_seconds is not None:
             estimate = replace(estimate, tile_seconds=estimate.tile_seconds / OPENVINO_SPEEDUP)
-        announce(f"estimated {estimate.describe()} (forward on {resolve_backend(backend)})")
+        announce(f"estimated {estimate.describe()} (forward on {backend})")
     predictor.networks = wrap_networks(predictor.networks, backend, predictor.device)
     return predictor.predict_files(cases, output_dir, overwrite=opts.overwrite,
                                    save_probabilities=opts.save_probabilities,

@@ -3,13 +3,14 @@
 ``wrap_networks(nets, backend, device)`` returns modules the predictors call unchanged.
 
 ``auto`` (``choose_auto``) is measured, not assumed (``benchmarks/predict_backends.py``,
-``benchmarks/RESULTS.md``, quiet 2-core machine). On a CPU, OpenVINO runs a full-width MedNeXt's
-forward 1.8-2.2x faster than torch (128^3 tile: S-k3 6.2-7.2 s vs 12.5-14 s, S-k5 8.7 vs 16.7-18.3,
-B-k3 7.2-8.2 vs 14.7-15.7), after ~7 s per network of export, conversion and compilation. So auto
-picks OpenVINO for a MedNeXt job whose forward time saved exceeds that set-up, and torch otherwise:
-on GPUs, without the ``[deploy]`` extra, for jobs of a few passes or tiny networks, and for the 2D
-classifiers (1.1-1.4x per batch, 3-35 s of set-up: ask for the runtimes by name on large folders).
-ONNX Runtime is as fast as torch per forward: it is there for deployment, asked for by name.
+``benchmarks/RESULTS.md``, 2-core machine). On a CPU, OpenVINO runs a full-width MedNeXt-S forward on a
+128^3 tile 1.54x faster than torch (median of 3 rounds, one process per engine: 8.7 s [7.2-9.8] vs
+13.5 s [13.3-13.9]; S-k5 and B-k3 ~2x in single checks), after ~7 s per network of ONNX export,
+conversion and compilation. So auto picks OpenVINO for a MedNeXt job whose forward time saved exceeds
+that set-up, and torch otherwise: on GPUs, without the ``[deploy]`` extra, for jobs of a few passes or
+tiny networks, and for the 2D classifiers (1.1-1.4x per batch, 3-35 s of set-up: ask for the runtimes
+by name on large folders). ONNX Runtime is no faster than torch per forward and holds more memory: it
+is there for deployment, asked for by name.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from mednext_fw.inference.backends import runtimes
 from mednext_fw.inference.backends.runtimes import RUNTIMES, BackendUnavailableError, RuntimeNetwork
 
 BACKENDS = ("auto", "torch") + RUNTIMES
-OPENVINO_SPEEDUP = 1.8  # the low end of the measured forward ratio over torch (see above)
+OPENVINO_SPEEDUP = 1.5  # the measured median forward ratio over torch (see above), rounded down
 OPENVINO_SETUP_S = 8.0  # per network: ONNX export + conversion + compilation of a MedNeXt-S, measured ~7 s
 
 __all__ = ["BACKENDS", "BackendUnavailableError", "RuntimeNetwork", "choose_auto", "resolve_backend",
@@ -30,7 +31,8 @@ __all__ = ["BACKENDS", "BackendUnavailableError", "RuntimeNetwork", "choose_auto
 
 
 def resolve_backend(name: str, device: torch.device | str = "cpu") -> str:
-    """The backend a name asks for, checked against the device; ``auto`` without a job to judge is torch."""
+    """The backend a name asks for, checked against the device and the installed runtimes; ``auto``
+    without a job to judge is torch."""
     if name not in BACKENDS:
         raise ValueError(f"unknown backend '{name}'; choose one of {BACKENDS}")
     device = torch.device(device)
@@ -38,6 +40,8 @@ def resolve_backend(name: str, device: torch.device | str = "cpu") -> str:
         return "torch"
     if name != "torch" and device.type != "cpu":
         raise ValueError(f"backend '{name}' runs on the CPU; use --device cpu (or --backend torch on {device})")
+    if name != "torch":
+        runtimes.require(name)
     return name
 
 

@@ -75,8 +75,8 @@ def _depthwise_transposed(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
     Runtimes run depthwise ``ConvTranspose`` as a dense GEMM (OpenVINO: 45% of a MedNeXt-S forward
     on a 128^3 tile, for 4 of its ~170 layers). Per axis, output ``s*q + r`` (q < n, counted from
     ``lead`` planes before the conv's first output) is a correlation of ``x`` with the taps that reach
-    it; the phases are interleaved by stack + reshape, and the ``lead`` planes cropped. Shape-agnostic,
-    so the graph keeps dynamic sides.
+    it; the phases are concatenated along channels and interleaved by one transpose, and the ``lead``
+    planes cropped. Shape-agnostic, so the graph keeps dynamic sides.
     """
     dim = x.dim() - 2
     stride, pad, kernel = conv.stride, conv.padding, conv.kernel_size

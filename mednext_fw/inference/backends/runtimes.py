@@ -37,16 +37,21 @@ def is_available(runtime: str) -> bool:
     return importlib.util.find_spec(_MODULE[runtime]) is not None
 
 
+def require(runtime: str) -> None:
+    """Refuse an unknown or uninstalled runtime with the install command."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime '{runtime}'; choose one of {RUNTIMES}")
+    if not is_available(runtime):
+        raise BackendUnavailableError(
+            f"backend '{runtime}' is not installed: pip install '{_MODULE[runtime]}' (or mednext_fw[deploy])")
+
+
 class RuntimeNetwork(nn.Module):
     """``forward(x)`` of ``net`` computed by ``runtime``; the torch module is kept only to export it."""
 
     def __init__(self, net: nn.Module, runtime: str, threads: int | None = None):
         super().__init__()
-        if runtime not in RUNTIMES:
-            raise ValueError(f"unknown runtime '{runtime}'; choose one of {RUNTIMES}")
-        if not is_available(runtime):
-            raise BackendUnavailableError(
-                f"backend '{runtime}' is not installed: pip install '{_MODULE[runtime]}' (or mednext_fw[deploy])")
+        require(runtime)
         self.runtime = runtime
         self.threads = int(threads or torch.get_num_threads())
         self._torch_net = [net.eval()]  # a list: not a submodule, so .to()/.state_dict() leave it alone
