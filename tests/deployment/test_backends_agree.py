@@ -75,8 +75,6 @@ def test_cli_backends_write_the_same_labels(trained_models, shared_data, tmp_pat
         assert min(_dice_per_class(seg, segs["torch"], (0, 1))) >= 0.999, backend
 
 
-
-
 def test_auto_moves_a_big_enough_job_to_openvino(trained_models, shared_data, tmp_path, monkeypatch, capsys):
     """With the set-up priced at nothing, auto must take OpenVINO for a timed MedNeXt job (the real
     threshold is tested in tests/inference/backends/test_choice.py); labels stay torch's."""
@@ -86,9 +84,9 @@ def test_auto_moves_a_big_enough_job_to_openvino(trained_models, shared_data, tm
     images = tmp_path / "in"
     images.mkdir()
     shutil.copy(shared_data / "Dataset001_BrainMask" / "imagesTr" / "colin27_2mm_0000.nii.gz", images)
+    monkeypatch.setattr(backends, "OPENVINO_SETUP_S", 0.0)
     segs = {}
     for backend in ["torch", "auto"]:
-        monkeypatch.setattr(backends, "OPENVINO_SETUP_S", 0.0)
         argv = ["-m", str(trained_models["3d_fullres"]), "-i", str(images), "-o", str(tmp_path / backend),
                 "-np", "0", "--backend", backend, "--device", "cpu"]  # TTA on: enough passes to be timed
         assert predict.main(argv) == 0

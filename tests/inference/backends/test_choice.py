@@ -18,6 +18,8 @@ def test_auto_without_a_job_is_torch_and_named_runtimes_are_checked(monkeypatch)
     assert wrap_networks([net], "auto") == [net]
     with pytest.raises(runtimes.BackendUnavailableError, match="openvino.*not installed"):
         wrap_networks([net], "openvino")
+    with pytest.raises(runtimes.BackendUnavailableError, match="onnxruntime.*not installed"):
+        resolve_backend("onnxruntime", "cpu")  # what mednext_predict checks before any pass runs
 
 
 def test_auto_picks_openvino_only_when_its_set_up_pays_off(monkeypatch):
