@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mednext_fw.network_architectures.mednext.fast import phase_taps
+
 
 def _reduce_spatial(x: torch.Tensor, op: str) -> torch.Tensor:
     """Mean or sum over the spatial axes one axis at a time. ONNX Runtime and OpenVINO reduce one long
@@ -62,13 +64,6 @@ def _front_pad(y: torch.Tensor, conv: nn.Module) -> torch.Tensor:
     return F.pad(y, pads)
 
 
-def _phase_taps(s: int, p: int, k: int, lead: int, r: int) -> tuple[list[int], int]:
-    """Taps of a 1-axis transposed conv that reach output ``s*q + r - lead``, and the input offset of
-    the last one: output ``o = s*i - p + j`` gets tap ``j`` from input ``i = q + (r - lead + p - j) / s``."""
-    taps = [j for j in range(k) if (r - lead + p - j) % s == 0]
-    return taps, ((r - lead + p - taps[-1]) // s if taps else 0)
-
-
 def _depthwise_transposed(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
     """``conv(x)`` for a depthwise transposed conv, as one ordinary depthwise conv per output phase.
 
@@ -87,7 +82,8 @@ def _depthwise_transposed(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
     shape = (1, -1) + (1,) * dim
     phases = []
     for phase in itertools.product(*(range(s) for s in stride)):
-        per_axis = [_phase_taps(s, p, k, ld, r) for s, p, k, ld, r in zip(stride, pad, kernel, lead, phase)]
+        # counted from the lead planes, output s*q + r is the conv's s*q + (r - lead)
+        per_axis = [phase_taps(s, p, k, r - ld) for s, p, k, ld, r in zip(stride, pad, kernel, lead, phase)]
         if not all(taps for taps, _ in per_axis):  # no tap reaches this phase: bias only
             phases.append(torch.zeros_like(x) + (0 if conv.bias is None else conv.bias.reshape(shape)))
             continue

@@ -76,6 +76,15 @@ def _correlate(inp: torch.Tensor, kernel: torch.Tensor, n_out: list[int], dim: i
     return total[(0, slice(None)) + tuple(slice(0, o) for o in n_out)]
 
 
+def phase_taps(s: int, p: int, k: int, r: int) -> tuple[list[int], int]:
+    """One axis of a transposed conv (stride ``s``, padding ``p``, kernel ``k``): the taps ``j`` that
+    reach outputs ``s*q + r``, and the input offset of the last of them. Output ``o = s*i - p + j`` takes
+    tap ``j`` from input ``i = q + (r + p - j) / s``; the offsets of the taps in reverse order are
+    consecutive, starting at the returned one."""
+    taps = [j for j in range(k) if (r + p - j) % s == 0]
+    return taps, ((r + p - taps[-1]) // s if taps else 0)
+
+
 def conv_transpose_phases(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None, stride: Sequence[int],
                           padding: Sequence[int], output_padding: Sequence[int] | None = None) -> torch.Tensor:
     """``F.conv_transposeNd(x, w, bias, stride, padding, output_padding, groups=C)`` for a depthwise ``w``.
@@ -96,11 +105,11 @@ def conv_transpose_phases(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor |
         where = (slice(None), slice(None)) + tuple(slice(r, None, s) for r, s in zip(phase, stride))
         taps, pads, crops = [], [], []
         for r, s, p, kk, n, no in zip(phase, stride, padding, k, n_in, n_out):
-            js = [j for j in range(kk) if (r + p - j) % s == 0]
+            js, d_min = phase_taps(s, p, kk, r)
             count = len(range(r, no, s))
             if not js or not count:
                 break
-            d_min, d_max = (r + p - js[-1]) // s, (r + p - js[0]) // s  # input offsets of the last/first tap
+            d_max = d_min + len(js) - 1  # input offset of the first tap
             pad = max(0, -d_min, count + d_max - n)
             taps.append(slice(js[0], js[-1] + 1, s))
             pads.append(pad)
