@@ -49,15 +49,21 @@ def _grn(x: torch.Tensor, grn: nn.Module) -> torch.Tensor:
     return x + grn.gamma * (x * nx) + grn.beta
 
 
-def _front_pad(y: torch.Tensor, conv: nn.Module) -> torch.Tensor:
-    """Transposed convs give (n-1)s - 2p + k (+ output_padding) voxels; the reference pads zeros in
-    front of each axis up to n*s, i.e. s + 2p - k - output_padding planes (0 on stride-1 axes)."""
-    n = y.dim() - 2
+def _front_planes(conv: nn.Module) -> list[int]:
+    """Transposed convs give (n-1)s - 2p + k (+ output_padding) voxels per axis, the reference pads them
+    to n*s: s + 2p - k - output_padding planes in front (0 on stride-1 axes)."""
     need = [s + 2 * p - k - o for s, p, k, o in zip(conv.stride, conv.padding, conv.kernel_size, conv.output_padding)]
-    if not any(need):
-        return y
     if min(need) < 0:
         raise ValueError(f"transposed conv {conv} overshoots its target size; cannot export")
+    return need
+
+
+def _front_pad(y: torch.Tensor, conv: nn.Module) -> torch.Tensor:
+    """Zeros in front of each axis up to the reference's n*s (``_front_planes``)."""
+    n = y.dim() - 2
+    need = _front_planes(conv)
+    if not any(need):
+        return y
     pads = []
     for axis in reversed(range(n)):  # F.pad lists the last axis first
         pads += [need[axis], 0]
@@ -75,9 +81,7 @@ def _depthwise_transposed(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
     """
     dim = x.dim() - 2
     stride, pad, kernel = conv.stride, conv.padding, conv.kernel_size
-    lead = [s + 2 * p - k - o for s, p, k, o in zip(stride, pad, kernel, conv.output_padding)]
-    if min(lead) < 0:
-        raise ValueError(f"transposed conv {conv} pads less than its phases assume; cannot export")
+    lead = _front_planes(conv)  # the phases cover n*s planes from here; the conv's output starts after them
     conv_nd = (F.conv1d, F.conv2d, F.conv3d)[dim - 1]
     shape = (1, -1) + (1,) * dim
     phases = []
