@@ -61,7 +61,8 @@ class SignalCatcher:
 
     The trainer polls :meth:`raise_if_requested` between iterations, so the checkpoint it writes never
     captures a half-applied optimiser step. Outside the main thread signals cannot be caught and the
-    catcher does nothing.
+    catcher does nothing. A signal the process was started ignoring (``nohup``, a background job's
+    SIGINT) stays ignored, as the shell asked.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -82,7 +83,8 @@ class SignalCatcher:
     def __enter__(self) -> "SignalCatcher":
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._handle)
+                if signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc) -> None:
