@@ -11,10 +11,15 @@ fresh pages). Users opt out with ``THP_MEM_ALLOC_ENABLE=0``.
 The same moment is the only one to stop OpenMP threads from spinning (``OMP_WAIT_POLICY=PASSIVE``,
 see :func:`mednext_fw.devices.set_passive_wait_policy`): on a busy 2-core machine a MedNeXt
 training step ran 3-20x slower with spinning threads (``benchmarks/under_load.py``).
+
+The training commands first restart themselves once so glibc keeps freed memory for reuse
+(:mod:`mednext_fw.heap`); glibc reads that setting only at process start.
 """
 import os
 
 from mednext_fw.devices import set_passive_wait_policy
+from mednext_fw.heap import reexec_for_training
 
+reexec_for_training()
 os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 set_passive_wait_policy()
