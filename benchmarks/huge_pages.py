@@ -1,8 +1,12 @@
-"""Torch's huge-page CPU allocations (``THP_MEM_ALLOC_ENABLE``, switched on by our console scripts)
-vs the default allocator: MedNeXt-S inference forward at 128^3 and a training step at 64^3.
+"""CPU allocation settings of our console scripts vs the defaults: MedNeXt-S inference forward at
+128^3 and a training step at 64^3 (batch 2), under three settings:
+  default: torch's and glibc's defaults (what a plain ``import torch`` gets);
+  thp:     torch's huge-page allocations (``THP_MEM_ALLOC_ENABLE=1``, all our commands);
+  heap:    glibc keeping freed memory for reuse, on its own huge pages (``mednext_fw.heap``: what the
+           training commands restart with).
 
-Each setting runs in its own child process (torch reads the variable once, at its first allocation);
-the parent prints wall time, system time, minor page faults and peak RSS per setting, and the ratio.
+Each setting runs in its own child process (torch and glibc read their settings once, at start); the
+parent prints wall time, system time, minor page faults and peak RSS per setting, and the ratios.
     python3 benchmarks/huge_pages.py --repeats 3
 """
 from __future__ import annotations
@@ -59,18 +63,22 @@ def main() -> None:
     if args.child:
         return child(args.child, args.repeats, args.width)
     print(f"MedNeXt-S width {args.width}, 2 threads, {args.repeats} timed repeats after one warm-up")
+    from mednext_fw.heap import heap_reuse_environ
+
+    base = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "THP_MEM_ALLOC_ENABLE")}
+    settings = {"default": dict(base, THP_MEM_ALLOC_ENABLE="0"), "thp": dict(base, THP_MEM_ALLOC_ENABLE="1"),
+                "heap": heap_reuse_environ(base, "glibc")}
     for mode in ("infer", "train"):
         res = {}
-        for thp in ("0", "1"):
-            env = dict(os.environ, THP_MEM_ALLOC_ENABLE=thp)
+        for name, env in settings.items():
             cmd = [sys.executable, __file__, "--child", mode, "--repeats", str(args.repeats), "--width", str(args.width)]
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-            res[thp] = json.loads(out.stdout.strip().splitlines()[-1])
-            r = res[thp]
-            print(f"{mode:5s} THP={thp}: {r['wall_s']:6.2f} s  sys {r['sys_s']:5.2f} s  faults {r['faults']:9.0f}  "
+            res[name] = r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{mode:5s} {name:7s}: {r['wall_s']:6.2f} s  sys {r['sys_s']:5.2f} s  faults {r['faults']:9.0f}  "
                   f"peak RSS {r['peak_rss_mb']:6.0f} MB")
-        print(f"{mode:5s} huge pages: {res['0']['wall_s'] / res['1']['wall_s']:.2f}x faster, "
-              f"peak RSS x{res['1']['peak_rss_mb'] / res['0']['peak_rss_mb']:.2f}")
+        for a, b in (("default", "thp"), ("thp", "heap")):
+            print(f"{mode:5s} {b} vs {a}: {res[a]['wall_s'] / res[b]['wall_s']:.2f}x faster, "
+                  f"peak RSS x{res[b]['peak_rss_mb'] / res[a]['peak_rss_mb']:.2f}")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ MONAI's down blocks use the encoder stage's expansion ratio, so for B that is ou
 ``down_exp_r`` set (the parameter count is printed and asserted equal). Before timing, outputs
 are compared on a small input (max abs difference printed).
 
+``--allocator same`` (default) runs both in this shell's environment: the networks alone.
+``--allocator shipped`` runs ours with the allocation settings ``mednext_train`` restarts with (glibc
+heap reuse: ``mednext_fw.heap``) and MONAI with the defaults: what each user gets (Linux, glibc).
+
 Examples (2 shared CPU cores, a full run takes long):
   python3 benchmarks/mednext_vs_monai.py --variants S --kernels 3 --modes train
   python3 benchmarks/mednext_vs_monai.py --variants S B --kernels 3 5 --modes train infer --bf16
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -110,13 +115,22 @@ def _child(args) -> None:
     print("RESULT " + json.dumps(res))
 
 
+def _environment(impl: str, allocator: str) -> dict:
+    if allocator == "same":
+        return dict(os.environ)
+    from mednext_fw.heap import heap_reuse_environ
+
+    plain = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "THP_MEM_ALLOC_ENABLE")}
+    return heap_reuse_environ(plain, "glibc") if impl == "ours" else plain
+
+
 def _spawn(args, impl: str, variant: str, kernel: int, mode: str, bf16: bool) -> dict:
     size = args.train_size if mode == "train" else args.infer_size
     cmd = [sys.executable, __file__, "--child", "--impl", impl, "--variants", variant, "--kernels", str(kernel),
            "--modes", mode, "--size", str(size), "--iters", str(args.iters), "--threads", str(args.threads)]
     if bf16:
         cmd.append("--bf16")
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_environment(impl, args.allocator))
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode or not lines:
         raise SystemExit(f"case {impl} {variant} k{kernel} {mode} failed:\n{proc.stderr[-3000:]}")
@@ -133,6 +147,8 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=3, help="timed iterations after one warm-up")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--bf16", action="store_true", help="also time ours under CPU bf16 autocast")
+    p.add_argument("--allocator", choices=["same", "shipped"], default="same",
+                   help="same: both in this environment; shipped: ours with mednext_train's allocation settings")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--impl", default="ours", help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, default=64, help=argparse.SUPPRESS)
@@ -140,7 +156,8 @@ def main() -> None:
     if args.child:
         return _child(args)
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} threads, {args.iters} timed iters (median)")
+    print(f"torch {torch.__version__}, {args.threads} threads, {args.iters} timed iters (median), "
+          f"allocator settings: {args.allocator}")
     for variant in args.variants:
         for kernel in args.kernels:
             print(f"\n== MedNeXt-{variant} k{kernel}: max |ours - MONAI| at 32^3 (DS outputs) = "

@@ -2,12 +2,14 @@
 
 Why: glibc serves every allocation above 32 MB with a fresh ``mmap`` and returns it with ``munmap``
 when freed. A 3D training step allocates and frees gigabytes of activations and gradients, so each
-step the kernel faults in and zeroes every page again: on the project's 2-core CPU that was 4.7 s
-of system time in an 11 s MedNeXt-S step (``benchmarks/huge_pages.py``, even with torch's huge
-pages on). With ``mmap`` off and trimming off, freed blocks stay in the heap and the next step
-reuses them: the step ran 1.38x faster, at +35% peak RSS (blocks of different sizes fragment the
-heap; it stops growing after a few steps). Prediction keeps glibc's defaults: there the same
-setting cost +59% peak RSS for 1.25x, and host memory is what a CT-sized prediction runs out of.
+step the kernel faults in and zeroes every page again: 4-5 s of system time in a 9-12 s MedNeXt-S
+step on the project's 2-core CPU, even with torch's huge pages (``benchmarks/huge_pages.py``). With
+``mmap`` and trimming off, freed blocks stay in the heap and the next step reuses them; glibc backs
+the heap with huge pages itself (``hugetlb=1``), so torch's own huge-page mode is switched off (its
+2 MB alignment fragments the heap). Measured in three interleaved rounds: the step 1.35x faster
+(1.30-1.83x), peak RSS +21-23% (fragmentation; it stops growing after a few steps). Prediction keeps
+glibc's defaults: there the same setting cost +70% peak RSS, and host memory is what a CT-sized
+prediction runs out of.
 
 glibc reads its tunables once, when the process starts, so the console scripts that train re-exec
 themselves with ``GLIBC_TUNABLES`` set before anything is loaded. Left alone: other C libraries
@@ -20,7 +22,8 @@ import os
 import sys
 from typing import Callable, Mapping, Sequence
 
-TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"  # no mmap, trim only above 64 GB
+# no mmap, trim only above 64 GB, heap on huge pages (glibc >= 2.35; older ones ignore the name)
+TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736:glibc.malloc.hugetlb=1"
 OPT_OUT = "MEDNEXT_HEAP_REUSE"
 # console script -> the module ``python -m`` (e.g. under torchrun) runs for it
 TRAINING_COMMANDS = {"mednext_train": "mednext_fw.cli.train", "mednext_demo": "mednext_fw.cli.demo"}
@@ -43,7 +46,7 @@ def heap_reuse_environ(environ: Mapping[str, str], libc: str) -> dict[str, str] 
     current = environ.get("GLIBC_TUNABLES", "")
     if "glibc.malloc." in current:  # the user's choice, or ours already in force
         return None
-    return {**environ, "GLIBC_TUNABLES": f"{current}:{TUNABLES}" if current else TUNABLES}
+    return {"THP_MEM_ALLOC_ENABLE": "0", **environ, "GLIBC_TUNABLES": f"{current}:{TUNABLES}" if current else TUNABLES}
 
 
 def entry_command(orig_argv: Sequence[str]) -> str | None:

@@ -14,9 +14,11 @@ GLIBC = heap.libc_name() == "glibc"
 
 
 def test_glibc_gets_the_tunables_appended_to_the_users_others():
-    assert heap.heap_reuse_environ({}, "glibc")["GLIBC_TUNABLES"] == heap.TUNABLES
+    assert heap.heap_reuse_environ({}, "glibc") == {"GLIBC_TUNABLES": heap.TUNABLES, "THP_MEM_ALLOC_ENABLE": "0"}
     env = heap.heap_reuse_environ({"GLIBC_TUNABLES": "glibc.pthread.rseq=0", "X": "1"}, "glibc")
-    assert env == {"X": "1", "GLIBC_TUNABLES": f"glibc.pthread.rseq=0:{heap.TUNABLES}"}
+    assert env == {"X": "1", "GLIBC_TUNABLES": f"glibc.pthread.rseq=0:{heap.TUNABLES}", "THP_MEM_ALLOC_ENABLE": "0"}
+    # glibc's huge pages replace torch's, unless the user chose torch's
+    assert heap.heap_reuse_environ({"THP_MEM_ALLOC_ENABLE": "1"}, "glibc")["THP_MEM_ALLOC_ENABLE"] == "1"
 
 
 @pytest.mark.parametrize("environ, libc", [
@@ -50,7 +52,8 @@ def test_restart_keeps_the_command_line_and_environment():
     if not GLIBC:
         assert not done and not calls
         return
-    assert done and calls == [(sys.executable, argv, {"RANK": "1", "GLIBC_TUNABLES": heap.TUNABLES})]
+    assert done and calls == [(sys.executable, argv, {"RANK": "1", "GLIBC_TUNABLES": heap.TUNABLES,
+                                                      "THP_MEM_ALLOC_ENABLE": "0"})]
     assert not heap.reexec_for_training(["python3", "-m", "pytest"], {}, lambda *a: calls.append(a))
 
 
