@@ -11,13 +11,15 @@ from pathlib import Path
 import mednext_fw
 
 PACKAGE = Path(mednext_fw.__file__).parent
-GROUND = {"paths", "errors", "registry", "logs", "devices", "durations"}
+# devices and heap: the process's machine and allocator, set up before any stage runs
+GROUND = {"paths", "errors", "registry", "logs", "devices", "durations", "heap"}
 # stage -> the stages it may import (besides itself and the ground floor)
 ALLOWED = {
     "paths": {"errors"},
     "errors": set(),
     "logs": set(),
     "devices": {"errors"},
+    "heap": set(),
     "durations": {"errors"},
     "registry": {"errors"},
     "io": set(),
