@@ -71,23 +71,9 @@ def _correlate(inp: torch.Tensor, kernel: torch.Tensor, n_out: list[int], dim: i
         for v0 in range(0, n_planes, chunk):
             v1 = min(n_planes, v0 + chunk)
             piece = inp[n : n + 1, :, v0 : v1 - 1 + n_out[0]]
-            part = _CONV[dim](piece, _as_weight(kernel[n, :, v0:v1]), groups=channels)
+            part = _CONV[dim](piece, kernel[n, :, v0:v1].unsqueeze(1), groups=channels)
             total = part if total is None else total + part
     return total[(0, slice(None)) + tuple(slice(0, o) for o in n_out)]
-
-
-def _as_weight(slab: torch.Tensor) -> torch.Tensor:
-    """A (C, *k) slab of a channels-last tensor as a contiguous depthwise weight (C, 1, *k).
-
-    The conv needs channels-first weights. Torch's N-d copy from a channels-last view is ~6x slower
-    than the same bytes moved as one 2-D transpose ((k..., C) rows -> (C, k...)), so when the slab's
-    memory is (k..., C)-contiguous (a slab along the first spatial axis is) it goes that way.
-    """
-    channels = slab.shape[0]
-    rows = slab.permute(*range(1, slab.dim()), 0)
-    if not rows.is_contiguous():
-        return slab.unsqueeze(1).contiguous()
-    return rows.reshape(-1, channels).t().contiguous().view(channels, 1, *slab.shape[1:])
 
 
 def phase_taps(s: int, p: int, k: int, r: int) -> tuple[list[int], int]:

@@ -78,13 +78,3 @@ def test_inference_uses_the_polyphase_path_on_cpu(monkeypatch):
     with torch.no_grad():
         depthwise_conv_transpose(x, torch.randn(2, 1, 3, 3, 3, dtype=torch.double), None, 2, 1)
     assert calls == [1]
-
-
-@pytest.mark.parametrize("dim", [2, 3])
-def test_weight_slabs_of_channels_last_tensors_are_channels_first_copies(dim):
-    from mednext_fw.network_architectures.mednext.fast import _as_weight, to_channels_first_view
-
-    x = to_channels_first_view(torch.randn(2, *([5] * dim), 3))  # (N, C, *S), channels-last memory
-    for slab in (x[1, :, 1:4], x[1, :, :, 1:4]):  # first-axis slab (2-D transpose path), then any other
-        w = _as_weight(slab)
-        assert w.is_contiguous() and torch.equal(w, slab.unsqueeze(1))
