@@ -8,7 +8,7 @@ step on the project's 2-core CPU, even with torch's huge pages (``benchmarks/hug
 the heap with huge pages itself (``hugetlb=1``), so torch's own huge-page mode is switched off (its
 2 MB alignment fragments the heap). Measured in three interleaved rounds: the step 1.35x faster
 (1.30-1.83x), peak RSS +21-23% (fragmentation; it stops growing after a few steps). Prediction keeps
-glibc's defaults: there the same setting cost +70% peak RSS, and host memory is what a CT-sized
+glibc's defaults: there the same setting cost +72% peak RSS, and host memory is what a CT-sized
 prediction runs out of.
 
 glibc reads its tunables once, when the process starts, so the console scripts that train re-exec
