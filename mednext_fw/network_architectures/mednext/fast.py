@@ -50,16 +50,19 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
     return to_channels_last_view(x).contiguous()
 
 
-_CHUNK_BYTES = 8 * 2**20
+# Slabs of ~1 MB of kernel: oneDNN runs such a big-kernel depthwise conv faster the smaller each call's
+# kernel is, down to a plane or two (MedNeXt-S/B training step 64^3: 9-10% faster than 8 MB slabs,
+# alternating steps in one process; benchmarks/results/training_speed.md).
+_CHUNK_BYTES = 1 * 2**20
 _CL = {2: torch.channels_last, 3: torch.channels_last_3d}
 
 
 def _correlate(inp: torch.Tensor, kernel: torch.Tensor, n_out: list[int], dim: int) -> torch.Tensor:
     """out[c, o] = sum_n sum_v inp[n, c, o + v] * kernel[n, c, v] for o < n_out (no padding, no dilation).
 
-    A depthwise conv with ``kernel`` as its (huge) weight. oneDNN's scratch memory for such a conv
-    grows with the weight, so the kernel is cut into slabs along the first spatial axis (each slab
-    reads the matching input rows) and the partial sums are added.
+    A depthwise conv with ``kernel`` as its (huge) weight. oneDNN's scratch memory and time for such a
+    conv grow faster than the weight, so the kernel is cut into slabs along the first spatial axis (each
+    slab reads the matching input rows) and the partial sums are added.
     """
     short = [max(0, o + k - 1 - s) for o, k, s in zip(n_out, kernel.shape[2:], inp.shape[2:])]
     if any(short):
