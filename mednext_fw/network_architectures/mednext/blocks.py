@@ -21,6 +21,7 @@ from typing import Sequence
 from mednext_fw.network_architectures.mednext.fast import (
     depthwise_conv,
     depthwise_conv_transpose,
+    pointwise,
     to_channels_first_view,
     to_channels_last_view,
 )
@@ -39,13 +40,14 @@ _CONV_T = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 
 
 def _pointwise(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
-    """1x1 ``nn.ConvNd`` (weight (out, in, 1..)) applied to a channels-last tensor."""
-    return F.linear(x, conv.weight.flatten(1), conv.bias)
+    """1x1 ``nn.ConvNd`` (weight (out, in, 1..)) applied to a channels-last tensor, with its stride."""
+    stride = conv.stride if any(s != 1 for s in conv.stride) else None
+    return pointwise(x, conv.weight, conv.bias, stride)
 
 
 def _pointwise_transposed(x: torch.Tensor, conv: nn.Module, bias: bool = True) -> torch.Tensor:
-    """1x1 ``nn.ConvTransposeNd`` (weight (in, out, 1..)) applied to a channels-last tensor."""
-    return F.linear(x, conv.weight.flatten(1).t(), conv.bias if bias else None)
+    """1x1 ``nn.ConvTransposeNd`` (weight (in, out, 1..)) applied to a channels-last tensor, stride 1."""
+    return pointwise(x, conv.weight.transpose(0, 1), conv.bias if bias else None)
 
 
 class MedNeXtBlock(nn.Module):
@@ -78,7 +80,7 @@ class MedNeXtBlock(nn.Module):
         if self.grn is not None:
             z = self.grn(z)
         bias = self.compress.bias if extra_bias is None else self.compress.bias + extra_bias
-        return F.linear(z, self.compress.weight.flatten(1), bias)
+        return pointwise(z, self.compress.weight, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self._mlp(self._spatial(x))
@@ -101,8 +103,7 @@ class MedNeXtDownBlock(MedNeXtBlock):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self._mlp(self._spatial(x))
         if self.shortcut is not None:
-            sub = x[(slice(None),) + tuple(slice(None, None, s) for s in self.stride)]
-            out = out + _pointwise(sub, self.shortcut)
+            out = out + _pointwise(x, self.shortcut)
         return out
 
 
@@ -142,7 +143,4 @@ class OutBlock(nn.Module):
         self.proj = _CONV_T[dim](in_channels, num_classes, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # The weight as a contiguous (classes, C) matrix, so autograd forms its gradient as
-        # (classes x V) @ (V x C): MKL runs the other order, (C x V) @ (V x classes) with its few
-        # columns, ~5x slower (46 vs 9 ms at 64^3, C 32, 4 classes).
-        return F.linear(x, self.proj.weight.flatten(1).t().contiguous(), self.proj.bias)
+        return _pointwise_transposed(x, self.proj)

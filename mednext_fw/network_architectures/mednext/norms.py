@@ -20,6 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd import Function
 
+from mednext_fw.network_architectures.mednext.fast import pointwise_rows
+
 NORMS = ("group", "layer")
 
 
@@ -60,11 +62,10 @@ def _centred_square_sum(x: torch.Tensor, mean: torch.Tensor, chunk: int = 1 << 1
     return total
 
 
-def _gemm(a: torch.Tensor, b: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
-    """add + a @ b per sample, in place into ``add``; 2-D GEMMs (BLAS takes transposed views without copies)."""
-    for i in range(a.shape[0]):
-        add[i].addmm_(a[i], b[i])
-    return add
+def _linear_per_sample(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """a[i] @ weight[i].T + bias[i] for (N, V, K) ``a``, (N, M, K) ``weight``, (N, M) ``bias`` -> (N, V, M)."""
+    rows = [pointwise_rows(a[i], weight[i], bias[i]) for i in range(a.shape[0])]
+    return rows[0].unsqueeze(0) if len(rows) == 1 else torch.stack(rows)
 
 
 def _norm_linear(x, norm_w, norm_b, weight, bias, eps: float, dtype: torch.dtype):
@@ -81,9 +82,7 @@ def _norm_linear(x, norm_w, norm_b, weight, bias, eps: float, dtype: torch.dtype
         w32 = weight.to(acc)
         w_eff = w32.unsqueeze(0) * scale.unsqueeze(1)  # (N, C_out, C)
         b_eff = shift @ w32.t() + bias.to(acc)  # (N, C_out)
-        xd = x.to(dtype)
-        out = b_eff.to(dtype).unsqueeze(1).expand(x.shape[0], size, -1).contiguous()
-        _gemm(xd, w_eff.to(dtype).transpose(1, 2), out)
+        out = _linear_per_sample(x.to(dtype), w_eff.to(dtype), b_eff.to(dtype))
     return out, (mean, rstd, scale, shift, w_eff)
 
 
@@ -117,8 +116,7 @@ class _InstanceNormLinear(Function):
             g_w_n = rstd * (g2 - mean * g1)  # per-sample grad of the norm weight
             alpha = -scale * rstd * g_w_n / size
             beta = -scale * g1 / size - alpha * mean
-            gx = torch.addcmul(beta.unsqueeze(1), xf, alpha.unsqueeze(1))
-            gx = _gemm(gz, w_eff.to(acc), gx).to(x.dtype)
+            gx = _linear_per_sample(gz, w_eff.transpose(1, 2), beta).addcmul_(xf, alpha.unsqueeze(1)).to(x.dtype)
             g_weight = (m * scale.unsqueeze(1)).sum(0) + gsum.t() @ shift
         return (gx, g_w_n.sum(0).to(norm_w.dtype), g1.sum(0).to(norm_w.dtype), g_weight.to(weight.dtype),
                 gsum.sum(0).to(weight.dtype), None, None)

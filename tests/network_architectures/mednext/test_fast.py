@@ -78,3 +78,29 @@ def test_inference_uses_the_polyphase_path_on_cpu(monkeypatch):
     with torch.no_grad():
         depthwise_conv_transpose(x, torch.randn(2, 1, 3, 3, 3, dtype=torch.double), None, 2, 1)
     assert calls == [1]
+
+
+@pytest.mark.parametrize("dim,stride", [(3, None), (3, (2, 2, 2)), (3, (1, 2, 2)), (2, None), (2, (2, 2))])
+def test_pointwise_matches_autograd_of_a_1x1_conv(dim, stride):
+    """oneDNN 1x1 conv forward, its own backward: values and all three gradients as autograd's conv."""
+    torch.manual_seed(0)
+    x = torch.randn((2,) + (6,) * dim + (5,), dtype=torch.double, requires_grad=True)  # channels-last
+    w = torch.randn((3, 5) + (1,) * dim, dtype=torch.double, requires_grad=True)
+    b = torch.randn(3, dtype=torch.double, requires_grad=True)
+    ours = fast.pointwise(x, w, b, stride)
+    ref = fast.to_channels_last_view(CONV[dim](fast.to_channels_first_view(x), w, b, stride=stride or 1))
+    torch.testing.assert_close(ours, ref)
+    gy = torch.randn_like(ref)
+    for g_ours, g_ref in zip(torch.autograd.grad(ours, (x, w, b), gy), torch.autograd.grad(ref, (x, w, b), gy)):
+        torch.testing.assert_close(g_ours, g_ref)
+
+
+def test_pointwise_under_cpu_autocast_gives_gradients_in_the_parameters_dtype():
+    x = torch.randn(1, 4, 4, 4, 8, requires_grad=True)
+    w = torch.randn(16, 8, 1, 1, 1, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = fast.pointwise(x, w, None)
+    y.float().sum().backward()
+    assert y.dtype == torch.bfloat16 and x.grad.dtype == w.grad.dtype == torch.float32
+    torch.testing.assert_close(w.grad, (x.detach().reshape(-1, 8).sum(0)).expand(16, 8).reshape(w.shape),
+                               atol=0.5, rtol=0.05)
