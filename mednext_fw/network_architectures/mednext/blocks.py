@@ -46,7 +46,8 @@ def _pointwise(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
 
 
 def _pointwise_transposed(x: torch.Tensor, conv: nn.Module, bias: bool = True) -> torch.Tensor:
-    """1x1 ``nn.ConvTransposeNd`` (weight (in, out, 1..)) applied to a channels-last tensor, stride 1."""
+    """1x1 ``nn.ConvTransposeNd`` (weight (in, out, 1..)) applied to a channels-last tensor; a stride is
+    the caller's to apply (the up block adds the result on the stride grid)."""
     return pointwise(x, conv.weight.transpose(0, 1), conv.bias if bias else None)
 
 

@@ -52,7 +52,7 @@ def to_channels_last(x: torch.Tensor) -> torch.Tensor:
 
 # Slabs of ~1 MB of kernel: oneDNN runs such a big-kernel depthwise conv faster the smaller each call's
 # kernel is, down to a plane or two (MedNeXt-S/B training step 64^3: 9-10% faster than 8 MB slabs,
-# alternating steps in one process; benchmarks/results/training_speed.md).
+# alternating steps in one process; benchmarks/results/mednext.md).
 _CHUNK_BYTES = 1 * 2**20
 
 
@@ -119,9 +119,9 @@ def pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
               stride: Sequence[int] | None = None) -> torch.Tensor:
     """A 1x1 conv (``weight`` (C_out, C_in, ..)) on a channels-last (N, *S, C_in) tensor -> (N, *S', C_out).
 
-    On a CPU it runs as a 1x1 ``convNd`` on the channels-first view, which oneDNN computes 1.3-1.7x
-    faster than MKL's GEMM on MedNeXt's shapes (few channels, many voxels); elsewhere (CUDA, tracing)
-    it is the plain GEMM. ``stride`` subsamples like the reference's strided 1x1 conv.
+    On a CPU it runs as oneDNN's 1x1 conv (``_conv1x1``), 1.3-1.7x faster than MKL's GEMM on MedNeXt's
+    shapes (few channels, many voxels), with its own backward (``_Pointwise``); elsewhere (CUDA,
+    tracing) it is the plain GEMM. ``stride`` subsamples like the reference's strided 1x1 conv.
     """
     dim = x.dim() - 2
     stride = tuple(stride or (1,) * dim)
@@ -137,6 +137,8 @@ def pointwise(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
 def pointwise_rows(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``a @ weight.T + bias`` for a (V, K) row-major ``a`` (no autograd node), through ``pointwise``."""
     return pointwise(a.unsqueeze(0).unsqueeze(0), weight, bias)[0, 0]
+
+
 _CL = {2: torch.channels_last, 3: torch.channels_last_3d}
 
 
