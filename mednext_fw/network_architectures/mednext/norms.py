@@ -63,9 +63,15 @@ def _centred_square_sum(x: torch.Tensor, mean: torch.Tensor, chunk: int = 1 << 1
 
 
 def _linear_per_sample(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """a[i] @ weight[i].T + bias[i] for (N, V, K) ``a``, (N, M, K) ``weight``, (N, M) ``bias`` -> (N, V, M)."""
-    rows = [pointwise_rows(a[i], weight[i], bias[i]) for i in range(a.shape[0])]
-    return rows[0].unsqueeze(0) if len(rows) == 1 else torch.stack(rows)
+    """a[i] @ weight[i].T + bias[i] for (N, V, K) ``a``, (N, M, K) ``weight``, (N, M) ``bias`` -> (N, V, M).
+    Sample by sample into one output, so at most one sample's result exists twice (these are the
+    block's largest tensors)."""
+    if a.shape[0] == 1:
+        return pointwise_rows(a[0], weight[0], bias[0]).unsqueeze(0)
+    out = a.new_empty(a.shape[:2] + weight.shape[1:2])
+    for i in range(a.shape[0]):
+        out[i] = pointwise_rows(a[i], weight[i], bias[i])
+    return out
 
 
 def _norm_linear(x, norm_w, norm_b, weight, bias, eps: float, dtype: torch.dtype):
