@@ -61,9 +61,9 @@ def _cpu_kernels(x: torch.Tensor) -> bool:
 
 
 def _conv1x1(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: tuple[int, ...]) -> torch.Tensor:
-    """(N, *S, K) channels-last -> (N, *S', M) contiguous, as oneDNN's 1x1 conv. The voxels go in as one
-    row of a 2-D image (1, K, 1, N*V): for 3-D inputs oneDNN picked 3x slower kernels on some shapes
-    (32 -> 64 channels at 64^3: 50 vs 15 ms)."""
+    """(N, *S, K) channels-last -> (N, *S', M) contiguous, as oneDNN's 1x1 conv. The voxels of every
+    sample go in as one row of a 2-D image (1, K, 1, N*V): one layout for 2-D and 3-D inputs and for
+    the norm's per-sample rows alike, as fast as the N-d conv (measured within 5% on MedNeXt's shapes)."""
     if any(s != 1 for s in stride):
         x = x[(slice(None),) + tuple(slice(None, None, s) for s in stride)]
     rows = x.reshape(1, 1, -1, x.shape[-1])
@@ -81,7 +81,7 @@ def _weight_product(gy: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 class _Pointwise(Function):
     """1x1 conv on channels-last tensors: forward and input gradient as oneDNN convs, the weight
-    gradient as one GEMM (oneDNN's 1x1 conv backward ran 3-4x slower than these on MedNeXt's shapes)."""
+    gradient as one GEMM; torch's own conv backward took 1.6x as long (54 vs 34 ms, 32 -> 64 at 64^3)."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride: tuple[int, ...]):
