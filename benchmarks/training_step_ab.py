@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mednext_vs_monai import build_pair, ds_loss  # noqa: E402
+from mednext_vs_monai import ds_loss  # noqa: E402
 
-from mednext_fw.network_architectures.mednext import fast  # noqa: E402
+from mednext_fw.network_architectures.mednext import create_mednext, fast  # noqa: E402
 
 
 def settings(compare: str) -> dict:
@@ -41,13 +41,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--compare", choices=["slabs", "pointwise"], required=True)
     p.add_argument("--variant", default="S", choices=["S", "B"])
+    p.add_argument("--width", type=int, default=32, help="first-level channels (32: the variant's; the CPU plans use 8-16)")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--rounds", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    _, net, _ = build_pair(args.variant, 3, deep_supervision=True)
+    torch.manual_seed(0)
+    net = create_mednext(args.variant, 1, 4, kernel_size=3, deep_supervision=True, n_channels=args.width,
+                         checkpointing=False)
     x = torch.randn(args.batch, 1, *(args.size,) * 3)
     target = torch.randint(0, 4, (args.batch, *(args.size,) * 3))
     opt = torch.optim.AdamW(net.train().parameters(), lr=1e-3, eps=1e-4, weight_decay=3e-5)
@@ -71,7 +74,7 @@ def main() -> None:
         for name in names if r % 2 == 0 else names[::-1]:
             options[name]()
             times[name].append(step())
-    print(f"MedNeXt-{args.variant} k3, batch {args.batch}, {args.size}^3, {args.rounds} rounds, "
+    print(f"MedNeXt-{args.variant} k3 width {args.width}, batch {args.batch}, {args.size}^3, {args.rounds} rounds, "
           f"{args.threads} threads")
     for name in names:
         t = times[name]
