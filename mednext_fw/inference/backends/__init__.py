@@ -3,14 +3,14 @@
 ``wrap_networks(nets, backend, device)`` returns modules the predictors call unchanged.
 
 ``auto`` (``choose_auto``) is measured, not assumed (``benchmarks/predict_backends.py``,
-``benchmarks/RESULTS.md``, 2-core machine). On a CPU, OpenVINO runs a full-width MedNeXt-S forward on a
-128^3 tile 1.54x faster than torch (median of 3 rounds, one process per engine: 8.7 s [7.2-9.8] vs
-13.5 s [13.3-13.9]; S-k5 and B-k3 ~2x in single checks), after ~7 s per network of ONNX export,
-conversion and compilation. So auto picks OpenVINO for a MedNeXt job whose forward time saved exceeds
-that set-up, and torch otherwise: on GPUs, without the ``[deploy]`` extra, for jobs of a few passes or
-tiny networks, and for the 2D classifiers (1.1-1.4x per batch, 3-35 s of set-up: ask for the runtimes
-by name on large folders). ONNX Runtime is no faster than torch per forward and holds more memory: it
-is there for deployment, asked for by name.
+``benchmarks/RESULTS.md``, 2-core machine). On a CPU, OpenVINO runs a full-width MedNeXt-S forward
+on a 128^3 tile 1.54-1.68x faster than torch (medians of 3 rounds, one process per engine: 8.7 vs
+13.5 s, then 7.3 vs 12.2 s after torch's 1x1 convs moved to oneDNN; S-k5 and B-k3 ~2x in single
+checks), after ~7 s per network of ONNX export, conversion and compilation. So auto picks OpenVINO
+for a MedNeXt job whose forward time saved exceeds that set-up, and torch otherwise: on GPUs, without
+the ``[deploy]`` extra, for jobs of a few passes or tiny networks, and for the 2D classifiers (1.1-1.4x
+per batch, 3-35 s of set-up: ask for the runtimes by name on large folders). ONNX Runtime is no
+faster than torch per forward and holds more memory: it is there for deployment, asked for by name.
 """
 from __future__ import annotations
 
