@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mednext_vs_monai import ds_loss  # noqa: E402
 
-from mednext_fw.network_architectures.mednext import create_mednext, fast  # noqa: E402
+from mednext_fw.network_architectures.mednext import create_mednext, fast, pointwise  # noqa: E402
 
 
 def settings(compare: str) -> dict:
@@ -32,9 +32,9 @@ def settings(compare: str) -> dict:
     if compare == "slabs":
         return {"8 MB slabs": lambda: setattr(fast, "_CHUNK_BYTES", 8 * 2**20),
                 "1 MB slabs": lambda: setattr(fast, "_CHUNK_BYTES", 1 * 2**20)}
-    onednn = fast._cpu_kernels
-    return {"MKL GEMM": lambda: setattr(fast, "_cpu_kernels", lambda x: False),
-            "oneDNN 1x1 conv": lambda: setattr(fast, "_cpu_kernels", onednn)}
+    onednn = pointwise._cpu_kernels
+    return {"MKL GEMM": lambda: setattr(pointwise, "_cpu_kernels", lambda x: False),
+            "oneDNN 1x1 conv": lambda: setattr(pointwise, "_cpu_kernels", onednn)}
 
 
 def main() -> None:

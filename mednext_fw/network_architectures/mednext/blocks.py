@@ -21,10 +21,10 @@ from typing import Sequence
 from mednext_fw.network_architectures.mednext.fast import (
     depthwise_conv,
     depthwise_conv_transpose,
-    pointwise,
     to_channels_first_view,
     to_channels_last_view,
 )
+from mednext_fw.network_architectures.mednext.pointwise import pointwise
 from mednext_fw.network_architectures.mednext.norms import GRN, ChannelNorm
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}

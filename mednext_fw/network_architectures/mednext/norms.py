@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.autograd import Function
 
-from mednext_fw.network_architectures.mednext.fast import pointwise_rows
+from mednext_fw.network_architectures.mednext.pointwise import pointwise_rows
 
 NORMS = ("group", "layer")
 
