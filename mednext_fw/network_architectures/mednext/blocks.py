@@ -41,8 +41,7 @@ _CONV_T = {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}
 
 def _pointwise(x: torch.Tensor, conv: nn.Module) -> torch.Tensor:
     """1x1 ``nn.ConvNd`` (weight (out, in, 1..)) applied to a channels-last tensor, with its stride."""
-    stride = conv.stride if any(s != 1 for s in conv.stride) else None
-    return pointwise(x, conv.weight, conv.bias, stride)
+    return pointwise(x, conv.weight, conv.bias, conv.stride)
 
 
 def _pointwise_transposed(x: torch.Tensor, conv: nn.Module, bias: bool = True) -> torch.Tensor:

@@ -78,4 +78,3 @@ def test_inference_uses_the_polyphase_path_on_cpu(monkeypatch):
     with torch.no_grad():
         depthwise_conv_transpose(x, torch.randn(2, 1, 3, 3, 3, dtype=torch.double), None, 2, 1)
     assert calls == [1]
-
