@@ -63,9 +63,9 @@ def main() -> None:
     if args.child:
         return child(args.child, args.repeats, args.width)
     print(f"MedNeXt-S width {args.width}, 2 threads, {args.repeats} timed repeats after one warm-up")
-    from mednext_fw.heap import heap_reuse_environ
+    from mednext_fw.heap import heap_reuse_environ, without_allocator_settings
 
-    base = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "THP_MEM_ALLOC_ENABLE")}
+    base = without_allocator_settings(os.environ)
     settings = {"default": dict(base, THP_MEM_ALLOC_ENABLE="0"), "thp": dict(base, THP_MEM_ALLOC_ENABLE="1"),
                 "heap": heap_reuse_environ(base, "glibc")}
     for mode in ("infer", "train"):

@@ -118,9 +118,9 @@ def _child(args) -> None:
 def _environment(impl: str, allocator: str) -> dict:
     if allocator == "same":
         return dict(os.environ)
-    from mednext_fw.heap import heap_reuse_environ
+    from mednext_fw.heap import heap_reuse_environ, without_allocator_settings
 
-    plain = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "THP_MEM_ALLOC_ENABLE")}
+    plain = without_allocator_settings(os.environ)
     return heap_reuse_environ(plain, "glibc") if impl == "ours" else plain
 
 

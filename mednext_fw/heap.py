@@ -37,6 +37,12 @@ def libc_name() -> str:
         return ""
 
 
+def without_allocator_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` less the allocator variables this module sets: the defaults a plain process gets
+    (what the benchmarks compare against)."""
+    return {k: v for k, v in environ.items() if k not in ("GLIBC_TUNABLES", "THP_MEM_ALLOC_ENABLE")}
+
+
 def heap_reuse_environ(environ: Mapping[str, str], libc: str) -> dict[str, str] | None:
     """The environment to restart with, or None when the allocator is to stay as it is."""
     if environ.get(OPT_OUT, "1") == "0" or libc != "glibc":

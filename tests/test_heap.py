@@ -21,6 +21,11 @@ def test_glibc_gets_the_tunables_appended_to_the_users_others():
     assert heap.heap_reuse_environ({"THP_MEM_ALLOC_ENABLE": "1"}, "glibc")["THP_MEM_ALLOC_ENABLE"] == "1"
 
 
+def test_without_allocator_settings_undoes_the_restart_environment():
+    env = heap.heap_reuse_environ({"PATH": "/bin"}, "glibc")
+    assert heap.without_allocator_settings(env) == {"PATH": "/bin"}
+
+
 @pytest.mark.parametrize("environ, libc", [
     ({}, "musl"), ({}, ""),
     ({"MEDNEXT_HEAP_REUSE": "0"}, "glibc"),
