@@ -10,8 +10,9 @@ the raw layout (``CASE_0000.nii.gz``, one file per channel); single-channel mode
 with a message naming it and nothing written.
 
 ``-m`` predicts from any model folder or exported zip (``mednext_export_model``) without environment
-variables. ``--backend`` chooses where the network's forward runs (``auto``: ONNX Runtime, then
-OpenVINO on a CPU when installed, else torch); everything else is the same code. ``--num-parts N
+variables. ``--backend`` chooses where the network's forward runs (``auto``: OpenVINO on a CPU for
+MedNeXt jobs long enough to repay its set-up, when installed; torch otherwise); everything else is
+the same code. ``--num-parts N
 --part-id K`` predicts part K of N (cases by name, round-robin) so N processes can share one output folder.
 
 ``--determine-postprocessing`` compares the cross-validation predictions (``fold_k/validation``)
@@ -49,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_flag(p)
     add_threads_flag(p)
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "openvino", "onnxruntime"],
-                   help="runtime of the network's forward (auto: torch, measured fastest end to end on a CPU too)")
+                   help="runtime of the network's forward (auto: OpenVINO for MedNeXt jobs on a CPU that repay "
+                        "its set-up, when installed; else torch)")
     p.add_argument("--num-parts", type=int, default=1, help="split the inputs into N parts (by name) ...")
     p.add_argument("--part-id", type=int, default=0, help="... and predict part K (0-based) of them")
     p.add_argument("--overwrite", action="store_true", help="re-predict cases whose output exists")

@@ -54,7 +54,13 @@ def test_small_jobs_are_not_timed_and_slow_tiles_are_timed_once(shared_data, mon
     assert est.forward_passes == 1 and est.tile_seconds is None and "too few to be worth timing" in est.describe()
     passes = []
     net = predictor.networks[0]
-    monkeypatch.setattr(net, "forward", lambda x: passes.append(1) or x)
-    clock = iter([0.0, 5.0])  # the warm-up takes 5 s: it is the measurement, no more passes
+    monkeypatch.setattr(net, "forward", lambda x: passes.append(tuple(x.shape[2:])) or x)
+    # on the CPU a half-sided tile is timed first (warm-up, then one pass): 5 s there is 8 x 5 s for
+    # the 32^3 tile, no more passes
+    clock = iter([0.0, 7.0, 0.0, 5.0])
     monkeypatch.setattr("time.perf_counter", lambda: next(clock))
-    assert predictor.measure_tile_seconds() == 5.0 and len(passes) == 1
+    assert predictor.measure_tile_seconds() == 40.0 and passes == [(16, 16, 16)] * 2
+    # a fast half tile: the full tile is timed, its warm-up alone when that is slow
+    passes.clear()
+    clock = iter([0.0, 0.1, 0.0, 0.1, 0.0, 5.0])
+    assert predictor.measure_tile_seconds() == 5.0 and passes == [(16, 16, 16)] * 2 + [(32, 32, 32)]

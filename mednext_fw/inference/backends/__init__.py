@@ -4,13 +4,15 @@
 
 ``auto`` (``choose_auto``) is measured, not assumed (``benchmarks/predict_backends.py``,
 ``benchmarks/RESULTS.md``, 2-core machine). On a CPU, OpenVINO runs a full-width MedNeXt-S forward
-on a 128^3 tile 1.54-1.68x faster than torch (medians of 3 rounds, one process per engine: 8.7 vs
-13.5 s, then 7.3 vs 12.2 s after torch's 1x1 convs moved to oneDNN; S-k5 and B-k3 ~2x in single
-checks), after ~7 s per network of ONNX export, conversion and compilation. So auto picks OpenVINO
-for a MedNeXt job whose forward time saved exceeds that set-up, and torch otherwise: on GPUs, without
-the ``[deploy]`` extra, for jobs of a few passes or tiny networks, and for the 2D classifiers (1.1-1.4x
-per batch, 3-35 s of set-up: ask for the runtimes by name on large folders). ONNX Runtime is no
-faster than torch per forward and holds more memory: it is there for deployment, asked for by name.
+on a 128^3 tile 1.44x faster than torch as ``mednext_predict`` runs it (3.3 vs 4.8 s, medians of 3
+rounds, one process per engine, torch with its huge-page allocations; the exported graph computes up
+blocks phase by phase and writes instance norms as one op, ``plain.py``), after ~7-8 s per network
+of ONNX export, conversion and compilation. So auto picks OpenVINO for a MedNeXt job whose forward
+time saved exceeds that set-up (a whole Colin27 volume, 12 tiles: 1.26x end to end), and torch
+otherwise: on GPUs, without the ``[deploy]`` extra, for jobs of a few passes or tiny networks, and
+for the 2D classifiers (1.1-1.4x per batch, 3-35 s of set-up: ask for the runtimes by name on large
+folders). ONNX Runtime (slower than torch as shipped, more memory) is there for deployment, asked
+for by name.
 """
 from __future__ import annotations
 
@@ -23,8 +25,8 @@ from mednext_fw.inference.backends import runtimes
 from mednext_fw.inference.backends.runtimes import RUNTIMES, BackendUnavailableError, RuntimeNetwork
 
 BACKENDS = ("auto", "torch") + RUNTIMES
-OPENVINO_SPEEDUP = 1.5  # the measured median forward ratio over torch (see above), rounded down
-OPENVINO_SETUP_S = 8.0  # per network: ONNX export + conversion + compilation of a MedNeXt-S, measured ~7 s
+OPENVINO_SPEEDUP = 1.4  # the measured median forward ratio over torch (1.44x, see above), rounded down
+OPENVINO_SETUP_S = 8.0  # per network: ONNX export + conversion + compilation of a MedNeXt-S, measured 6.8-7.7 s
 
 __all__ = ["BACKENDS", "BackendUnavailableError", "RuntimeNetwork", "choose_auto", "resolve_backend",
            "wrap_networks"]

@@ -25,14 +25,16 @@ class ExportError(UserError, ValueError):
     """The network could not be exported (names the network and the exporter's reason)."""
 
 
-def onnx_bytes(net: nn.Module, example_shape: Sequence[int], dynamic_spatial: bool = True) -> bytes:
+def onnx_bytes(net: nn.Module, example_shape: Sequence[int], dynamic_spatial: bool = True,
+               fused_norm: bool = False) -> bytes:
     """ONNX model of ``net``'s full-resolution output for inputs like ``example_shape`` ``(N, C, *S)``.
 
     Batch is always dynamic; spatial sides too when ``dynamic_spatial`` (sliding-window tiles are
     fixed-size, but a whole-image network may get any size). A MedNeXt is then traced on its smallest
-    input, which gives the same graph at a fraction of the cost of tracing a full patch.
+    input, which gives the same graph at a fraction of the cost of tracing a full patch. ``fused_norm``:
+    instance norms as one ``InstanceNormalization`` op (the graph OpenVINO runs fastest, ``plain._norm``).
     """
-    module = exportable(net)
+    module = exportable(net, fused_norm)
     if dynamic_spatial and isinstance(module, PlainMedNeXt):
         example_shape = module.smallest_input()
     example = torch.zeros(tuple(int(s) for s in example_shape))

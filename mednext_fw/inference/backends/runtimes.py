@@ -64,7 +64,7 @@ class RuntimeNetwork(nn.Module):
 
     def _graph(self, shape) -> bytes:
         if self._onnx is None:
-            self._onnx = onnx_bytes(self._torch_net[0], shape)
+            self._onnx = onnx_bytes(self._torch_net[0], shape, fused_norm=self.runtime == "openvino")
         return self._onnx
 
     def _session(self, shape: tuple[int, ...]):
