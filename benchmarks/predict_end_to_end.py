@@ -1,6 +1,7 @@
 """End to end: the user's ``mednext_predict -m MODEL`` (our network, default CPU backend) vs MONAI's
 pipeline (its MedNeXt-S with the same weights + ``sliding_window_inference`` + its resampling back)
-and, when installed, nnunetv2's predictor running the MONAI module.
+and, when installed, nnunetv2's predictor running the MONAI module; ``ours_torch`` is the same
+command with ``--backend torch`` (what the default is measured against).
 
 Same volume (Colin27 1 mm, file in -> label file out), same patch (128^3), step 0.5 / overlap 0.5,
 Gaussian sigma 1/8, same TTA (all 8 flips or none), same threads. Each engine is its own child
@@ -8,6 +9,7 @@ process: wall time of the whole child (imports, reading, preprocessing, predicti
 writing), its peak RSS (and that of its export workers), and the label Dice against ours.
 
     python benchmarks/predict_end_to_end.py --repeats 2                   # .venv: ours vs MONAI
+    python benchmarks/predict_end_to_end.py --engines ours ours_torch     # default vs torch backend
     .venv-bench/bin/python benchmarks/predict_end_to_end.py --engines ours monai nnunet
 """
 from __future__ import annotations
@@ -24,16 +26,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deploy_common import dice, input_folder, load, make_model_folder, peak_rss_mb, run_engines, spread  # noqa: E402
 
-ENGINES = ["ours", "monai", "nnunet"]
+ENGINES = ["ours", "ours_torch", "monai", "nnunet"]
 PATCH = (128, 128, 128)
 
 
-def _ours(args) -> None:
+def _ours(args, backend: str = "auto") -> None:
     from mednext_fw.cli.predict import main
 
     # --overwrite: a repeat writes into the same folder, and a user's re-run would skip finished cases
-    argv = ["-m", args.model, "-i", args.input, "-o", args.out_dir, "--overwrite"] + ([] if args.tta else ["--disable-tta"])
-    assert main(argv) == 0
+    argv = ["-m", args.model, "-i", args.input, "-o", args.out_dir, "--overwrite", "--backend", backend]
+    assert main(argv + ([] if args.tta else ["--disable-tta"])) == 0
 
 
 class _Mirrored:
@@ -120,7 +122,7 @@ def child(args) -> None:
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    {"ours": _ours, "monai": _monai, "nnunet": _nnunet}[args.engine](args)
+    {"ours": _ours, "ours_torch": lambda a: _ours(a, "torch"), "monai": _monai, "nnunet": _nnunet}[args.engine](args)
     print(json.dumps({"wall_s": time.perf_counter() - t0, **peak_rss_mb()}))
 
 
