@@ -16,6 +16,12 @@ SHARED_DATA = Path(os.environ.get("MEDNEXT_SHARED_DATA", REPO.parent / "shared" 
 torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _openvino_cache(tmp_path_factory):
+    """OpenVINO's model cache in a folder of this test session, not the user's ~/.cache."""
+    os.environ["MEDNEXT_cache"] = str(tmp_path_factory.mktemp("mednext_cache"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not (SHARED_DATA / "Dataset001_BrainMask").is_dir():

@@ -31,6 +31,11 @@ def test_auto_picks_openvino_only_when_its_set_up_pays_off(monkeypatch):
     assert choose_auto([net, net], "cpu", 1, 1.1 * passes_to_pay) == "torch"  # two networks to set up
     assert choose_auto([net, net], "cpu", 2, 1.1 * passes_to_pay) == "openvino"
     assert choose_auto([net], "cpu", 1000, 0.01) == "torch"  # a tiny network: set-up would dominate
+    monkeypatch.setattr(backends.ov_cache, "is_cached", lambda net: True)  # an earlier run cached it
+    cached_to_pay = backends.OPENVINO_CACHED_SETUP_S / saved_per_pass
+    assert choose_auto([net, net], "cpu", 1, 2.2 * cached_to_pay) == "openvino"
+    assert choose_auto([net, net], "cpu", 1, 1.8 * cached_to_pay) == "torch"
+    monkeypatch.setattr(backends.ov_cache, "is_cached", lambda net: False)
     assert choose_auto([net], "cpu", 96, None) == "torch"  # not timed: too small a job to judge
     assert choose_auto([net], "cuda", 96, 12.5) == "torch"
     assert choose_auto([torch.nn.Conv2d(1, 2, 1)], "cpu", 96, 12.5) == "torch"  # only MedNeXt was measured
