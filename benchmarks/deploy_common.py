@@ -14,6 +14,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,11 +77,20 @@ def input_folder(root: Path, crop: list[int] | None) -> Path:
     return d
 
 
-def run_child(argv: list[str]) -> dict:
-    """Run ``argv``; return its last JSON line (the child reports its own peak RSS) plus the wall time."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
+def add_model_cache_flag(parser) -> None:
+    parser.add_argument("--model-cache", metavar="DIR",
+                        help="OpenVINO's model cache for the children (MEDNEXT_cache); default: a new empty one "
+                             "per child, i.e. a first run's set-up. Run twice with the same DIR for a warm cache")
+
+
+def run_child(argv: list[str], model_cache: str | None = None) -> dict:
+    """Run ``argv`` with OpenVINO's model cache at ``model_cache`` (None: a new empty one); return its
+    last JSON line (the child reports its own peak RSS) plus the wall time."""
+    with tempfile.TemporaryDirectory() as fresh:
+        env = {**os.environ, "MEDNEXT_cache": model_cache or fresh}
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+        wall = time.perf_counter() - t0
     if proc.returncode:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -97,7 +107,7 @@ def run_engines(script: str, args, model: Path, images: Path, out_for) -> dict[s
         for engine in order:
             argv = [sys.executable, script, "--engine", engine, "--model", str(model), "--input", str(images),
                     *out_for(engine), "--threads", str(args.threads)] + (["--tta"] if args.tta else [])
-            r = run_child(argv)
+            r = run_child(argv, args.model_cache)
             r["load"] = load()
             runs[engine].append(r)
             print(f"  {engine:12s} {r['wall_s']:8.1f} s in the call, {r['process_wall_s']:8.1f} s in all; peak RSS "

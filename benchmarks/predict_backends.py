@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploy_common import (dice, input_folder, load, make_model_folder, peak_rss_mb, rotations,  # noqa: E402
-                           run_child, run_engines, spread)
+from deploy_common import (add_model_cache_flag, dice, input_folder, load, make_model_folder,  # noqa: E402
+                           peak_rss_mb, rotations, run_child, run_engines, spread)
 
 ENGINES = ["torch", "openvino", "onnxruntime"]
 
@@ -94,7 +94,7 @@ def forward_rounds(args) -> None:
             for engine in order:
                 runs[engine].append(run_child([sys.executable, __file__, "--forward-child", "--engine", engine,
                                                "--model", str(model), "--out", str(tmp / f"{engine}.npy"),
-                                               "--threads", str(args.threads)]))
+                                               "--threads", str(args.threads)], args.model_cache))
                 print(f"  {engine:12s} forward {runs[engine][-1]['forward_s']:.2f} s, first call "
                       f"{runs[engine][-1]['first_s']:.1f} s  ({load()})", flush=True)
         ref = np.load(tmp / "torch.npy") if "torch" in runs else None
@@ -118,6 +118,7 @@ def main() -> None:
     p.add_argument("--channels", type=int, default=32, help="MedNeXt-S width (32: the real one)")
     p.add_argument("--engines", nargs="+", default=ENGINES, choices=ENGINES)
     p.add_argument("--forward-rounds", type=int, default=0, help="time the forward alone, interleaved (see above)")
+    add_model_cache_flag(p)
     p.add_argument("--engine", help=argparse.SUPPRESS)
     p.add_argument("--forward-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)

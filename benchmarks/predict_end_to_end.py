@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploy_common import dice, input_folder, load, make_model_folder, peak_rss_mb, run_engines, spread  # noqa: E402
+from deploy_common import (add_model_cache_flag, dice, input_folder, load, make_model_folder,  # noqa: E402
+                           peak_rss_mb, run_engines, spread)
 
 ENGINES = ["ours", "ours_torch", "monai", "nnunet"]
 PATCH = (128, 128, 128)
@@ -133,6 +134,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--engines", nargs="+", default=["ours", "monai"], choices=ENGINES)
+    add_model_cache_flag(p)
     for hidden in ("--engine", "--model", "--input", "--out-dir"):
         p.add_argument(hidden, help=argparse.SUPPRESS)
     args = p.parse_args()
