@@ -94,6 +94,7 @@ def load_or_convert(net: nn.Module, fused_norm: bool, convert: Callable[[], obje
     sweep_temporaries(root, recursive=False)
     entry = root / model_key(net, fused_norm)
     xml = entry / "model.xml"
+    model = None
     if not _complete(entry):
         model = convert()
         try:
@@ -102,8 +103,10 @@ def load_or_convert(net: nn.Module, fused_norm: bool, convert: Callable[[], obje
                 ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
         except OSError as exc:  # another process saved the same entry first, or the disk is full
             log.info("OpenVINO model not cached at %s (%s)", entry, exc)
-        if not xml.is_file():
-            return model
     # read back even when just saved: OpenVINO keys its compiled blob by the model it is given, and
     # the model read from the IR is what later runs compile
-    return ov.Core().read_model(str(xml))
+    try:
+        return ov.Core().read_model(str(xml))
+    except RuntimeError as exc:  # an entry damaged after it was written: predict without the cache
+        log.warning("OpenVINO model cache entry %s unreadable (%s); converting again", entry, exc)
+        return model if model is not None else convert()

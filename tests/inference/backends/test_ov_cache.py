@@ -88,3 +88,11 @@ def test_a_run_killed_while_saving_leaves_nothing_a_later_run_reads(tmp_path, mo
     out = RuntimeNetwork(_net(), "openvino")(torch.randn(1, 1, 16, 16, 16))
     assert torch.isfinite(out).all()
     assert _entries(tmp_path) == [ov_cache.model_key(_net(), True)]
+
+
+def test_a_damaged_entry_is_converted_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDNEXT_cache", str(tmp_path))
+    net, x = _net(), torch.randn(1, 1, 16, 16, 16)
+    ref = RuntimeNetwork(net, "openvino")(x)
+    (tmp_path / "openvino" / ov_cache.model_key(net, True) / "model.xml").write_text("<net>not a model")
+    assert np.array_equal(RuntimeNetwork(net, "openvino")(x).numpy(), ref.numpy())
