@@ -9,10 +9,10 @@ rounds, one process per engine, torch with its huge-page allocations; the export
 blocks phase by phase and writes instance norms as one op, ``plain.py``), after ~7-8 s per network
 of ONNX export, conversion and compilation (~1-2 s from the model cache an earlier run left,
 ``ov_cache``). So auto picks OpenVINO for a MedNeXt job whose forward time saved exceeds that
-set-up (a whole Colin27 volume, 12 tiles: 1.26x end to end on a cold cache), and torch otherwise: on GPUs, without the ``[deploy]`` extra, for jobs of a few passes or tiny networks, and
-for the 2D classifiers (1.1-1.4x per batch, 3-35 s of set-up: ask for the runtimes by name on large
-folders). ONNX Runtime (slower than torch as shipped, more memory) is there for deployment, asked
-for by name.
+set-up (a whole Colin27 volume, 12 tiles: 1.26x end to end on a cold cache), and torch otherwise:
+on GPUs, without the ``[deploy]`` extra, for jobs of a few passes or tiny networks, and for the 2D
+classifiers (1.1-1.4x per batch, 3-35 s of set-up: ask for the runtimes by name on large folders).
+ONNX Runtime (slower than torch as shipped, more memory) is there for deployment, asked for by name.
 """
 from __future__ import annotations
 

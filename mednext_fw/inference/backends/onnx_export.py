@@ -32,7 +32,7 @@ def onnx_bytes(net: nn.Module, example_shape: Sequence[int], dynamic_spatial: bo
     Batch is always dynamic; spatial sides too when ``dynamic_spatial`` (sliding-window tiles are
     fixed-size, but a whole-image network may get any size). A MedNeXt is then traced on its smallest
     input, which gives the same graph at a fraction of the cost of tracing a full patch. ``fused_norm``:
-    instance norms as one ``InstanceNormalization`` op (the graph OpenVINO runs fastest, ``plain._norm``).
+    instance norms as one ``InstanceNormalization`` op (the graph OpenVINO runs fastest, ``plain._norm_pieces``).
     """
     module = exportable(net, fused_norm)
     if dynamic_spatial and isinstance(module, PlainMedNeXt):
