@@ -35,7 +35,10 @@ def cache_root() -> Path | None:
     value = os.environ.get(ENV)
     if value and value.strip().lower() == "off":
         return None
-    root = Path(value).expanduser() if value else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mednext_fw"
+    if value:
+        root = Path(value).expanduser()
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mednext_fw"
     root = root / "openvino"
     try:
         root.mkdir(parents=True, exist_ok=True)
