@@ -28,6 +28,11 @@ def _layer_norm(x: torch.Tensor, norm: nn.Module) -> torch.Tensor:
     return centred * torch.rsqrt(var + norm.eps) * norm.weight.reshape(shape) + norm.bias.reshape(shape)
 
 
+def _conv_nd(x: torch.Tensor):
+    """The functional conv for (N, C, *S) tensors like ``x``."""
+    return (F.conv1d, F.conv2d, F.conv3d)[x.dim() - 3]
+
+
 def _front_planes(conv: nn.Module) -> list[int]:
     """Transposed convs give (n-1)s - 2p + k (+ output_padding) voxels per axis, the reference pads them
     to n*s: s + 2p - k - output_padding planes in front (0 on stride-1 axes)."""
@@ -79,7 +84,7 @@ def _phase_outputs(x: torch.Tensor, conv: nn.Module) -> list[tuple[tuple[int, ..
     dim = x.dim() - 2
     stride, pad, kernel = conv.stride, conv.padding, conv.kernel_size
     lead = _front_planes(conv)
-    conv_nd = (F.conv1d, F.conv2d, F.conv3d)[dim - 1]
+    conv_nd = _conv_nd(x)
     out = []
     for phase in itertools.product(*(range(s) for s in stride)):
         # counted from the lead planes, output s*q + r is the conv's s*q + (r - lead)
@@ -183,8 +188,7 @@ def _mlp(pieces: list[torch.Tensor], missing: list[list[int]], block: nn.Module,
         pieces = _grn_pieces(pieces, missing, block.grn)
     compress = block.compress
     bias = compress.bias if extra_bias is None else compress.bias + extra_bias
-    conv_nd = (F.conv1d, F.conv2d, F.conv3d)[pieces[0].dim() - 3]
-    return [conv_nd(z, compress.weight, bias) for z in pieces]
+    return [_conv_nd(z)(z, compress.weight, bias) for z in pieces]
 
 
 def _zero_front(y: torch.Tensor, missing: list[int]) -> torch.Tensor:
@@ -215,8 +219,7 @@ def _up_block(x: torch.Tensor, block: nn.Module, fused: bool) -> torch.Tensor:
             raise ValueError(f"up block shortcut {shortcut} is padded unlike its conv {dw}; cannot export")
         # the shortcut's weights land at s*i + lead: phase r = lead, every q
         weight = shortcut.weight.transpose(0, 1)  # transposed-conv (C_in, C_out, 1..) -> conv (C_out, C_in, 1..)
-        conv_nd = (F.conv1d, F.conv2d, F.conv3d)[x.dim() - 3]
-        bodies = [body + conv_nd(x, weight) if list(phase) == lead else body
+        bodies = [body + _conv_nd(x)(x, weight) if list(phase) == lead else body
                   for (phase, _), body in zip(phases, bodies)]
     return _interleave([_zero_front(body, m) for body, m in zip(bodies, missing)], dw.stride)
 
