@@ -242,7 +242,7 @@ def _stage(x: torch.Tensor, blocks, fused: bool) -> torch.Tensor:
 
 class PlainMedNeXt(nn.Module):
     """Channels-first MedNeXt forward on the parameters of ``net`` (full-resolution head only);
-    ``fused_norm``: instance norms as one op (for OpenVINO, see ``_norm``)."""
+    ``fused_norm``: instance norms as one op (for OpenVINO, see ``_norm_pieces``)."""
 
     def __init__(self, net: nn.Module, fused_norm: bool = False):
         super().__init__()
