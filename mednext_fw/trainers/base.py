@@ -3,7 +3,8 @@
 A concrete trainer supplies the parts (``build_network``, ``build_loss``, ``build_data``, how a
 batch is split into inputs/targets, how validation outputs become a metric) and may replace the
 optimiser or schedule. The loop, AMP, the NaN guard, gradient clipping, checkpoints and resume,
-signals, logging, the progress plot and DDP live here once, for segmentation and classification alike.
+signals, logging, the progress plot and DDP live here once, for segmentation and classification alike;
+the steps inside an epoch (training, validation, the timed batch) are in ``steps.py``.
 """
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from mednext_fw.io.atomic import sweep_temporaries
 from mednext_fw.trainers import checkpoint as ckpt_io
@@ -30,11 +30,12 @@ from mednext_fw.trainers.pacing import Pacer
 from mednext_fw.trainers.precision import Precision
 from mednext_fw.trainers.schedules.poly import PolyLRSchedule
 from mednext_fw.trainers.settings import TrainingSettings
+from mednext_fw.trainers.steps import EpochSteps
 
 Callback = Callable[["BaseTrainer"], None]  # called with the trainer after every finished epoch
 
 
-class BaseTrainer(abc.ABC):
+class BaseTrainer(EpochSteps, abc.ABC):
     trainer_name = "BaseTrainer"
     metric_name = "pseudo Dice"
 
@@ -130,22 +131,6 @@ class BaseTrainer(abc.ABC):
     def estimate_final_validation_s(self) -> float:
         """Predicted seconds of :meth:`final_validation` (measured on the device; asked by the calibration)."""
         return 0.0
-
-    @torch.no_grad()
-    def time_validation_batch(self) -> float:
-        """Seconds of one validation batch, data loading included (a first, untimed one warms up)."""
-        self.model.eval()
-        took = 0.0
-        for _ in range(2):
-            start = time.perf_counter()
-            inputs, target = self.split_batch(next(self.val_iter))
-            with self.precision.autocast():
-                output = self.model(inputs)
-                self.compute_loss(output, target)
-            self.validation_counts(output, target).sum().item()  # waits for the device
-            took = time.perf_counter() - start
-        self.model.train()
-        return took
 
     def close_data(self) -> None:
         """Hook to stop loader worker processes."""
@@ -309,86 +294,3 @@ class BaseTrainer(abc.ABC):
             return
         self.logger.plot(self.output_dir / "progress.png")
         self._last_plot = (time.monotonic(), time.monotonic() - now)
-
-    def _poll_signals(self) -> None:
-        if self._signals is not None:
-            self._signals.raise_if_requested()
-
-    def _train_epoch(self, epoch: int) -> tuple[float, int]:
-        self.model.train()
-        total, count, steps, it = 0.0, 0, 0, 0
-        bar = tqdm(total=self.settings.iters_per_epoch, desc=f"epoch {epoch + 1} train", leave=False,
-                   disable=not (self.dist.is_main and self.settings.progress_bar))
-        while it < self.settings.iters_per_epoch:  # the calibration may change the count mid-epoch
-            self._poll_signals()
-            value, stepped = self.train_step(next(self.train_iter), f"(epoch {epoch + 1}, iteration {it + 1})")
-            if stepped:
-                steps += 1
-                total += value
-                count += 1
-                bar.set_postfix(loss=f"{value:.4f}")
-            self.pacer.step_done(it)
-            it += 1
-            bar.total = self.settings.iters_per_epoch
-            bar.update()
-        bar.close()
-        sums = self.dist.all_reduce_sum(torch.tensor([total, float(count)], dtype=torch.float64,
-                                                     device=self._comm_device()))
-        return (float(sums[0] / sums[1]) if sums[1] > 0 else float("nan")), steps
-
-    def train_step(self, batch: Any, where: str = "") -> tuple[float, bool]:
-        inputs, target = self.split_batch(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        with self.precision.autocast():
-            output = self.model(inputs)
-            loss = self.compute_loss(output, target)
-        value = self._agreed_loss_value(loss.detach())
-        if not self.guard.step_ok(value, where):
-            return value, False
-        scaler = self.precision.scaler
-        scaler.scale(loss).backward()
-        scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.network.parameters(), self.settings.grad_clip)
-        scaler.step(self.optimizer)
-        scaler.update()
-        return value, True
-
-    def _agreed_loss_value(self, loss: torch.Tensor) -> float:
-        """The local loss, but NaN on every rank if any rank's loss is not finite (ranks must skip together)."""
-        value = float(loss.float().item())
-        if self.dist.enabled:
-            bad = torch.tensor([0.0 if math.isfinite(value) else 1.0], device=self._comm_device())
-            if self.dist.all_reduce_sum(bad).item() > 0:
-                return float("nan")
-        return value
-
-    @torch.no_grad()
-    def _validate_epoch(self, epoch: int) -> tuple[float, torch.Tensor | None]:
-        if self.settings.val_iters == 0:
-            return float("nan"), None
-        self.model.eval()
-        total, count, counts = 0.0, 0, None
-        bar = tqdm(range(self.settings.val_iters), desc=f"epoch {epoch + 1} val", leave=False,
-                   disable=not (self.dist.is_main and self.settings.progress_bar))
-        for _ in bar:
-            self._poll_signals()
-            inputs, target = self.split_batch(next(self.val_iter))
-            with self.precision.autocast():
-                output = self.model(inputs)
-                loss = self.compute_loss(output, target)
-            if math.isfinite(loss.item()):
-                total += float(loss.item())
-                count += 1
-            c = self.validation_counts(output, target).to(torch.float64)
-            counts = c if counts is None else counts + c
-        comm = self._comm_device()
-        sums = self.dist.all_reduce_sum(torch.tensor([total, float(count)], dtype=torch.float64, device=comm))
-        counts = self.dist.all_reduce_sum(counts.to(comm))
-        return (float(sums[0] / sums[1]) if sums[1] > 0 else float("nan")), counts.cpu()
-
-    def _comm_device(self) -> torch.device:
-        # gloo reduces CPU tensors; NCCL needs them on the GPU
-        return self.device if (self.dist.enabled and self.device.type == "cuda") else torch.device("cpu")
-
-    def _warn(self, message: str) -> None:
-        self.logger.log(f"WARNING: {message}")
