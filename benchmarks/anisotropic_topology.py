@@ -63,6 +63,20 @@ def prepare(workdir: Path, patch: list[int], width: int) -> dict:
             "planned_kernels": planned.network.kernel_sizes, "spacing": planned.spacing, "split": split[0]}
 
 
+def step_gflop(network, batch: int, in_channels: int, patch: list[int]) -> float:
+    """Arithmetic of one training step (forward and backward of every deep-supervision output)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.randn(batch, in_channels, *patch)
+    with FlopCounterMode(display=False) as counter:
+        outputs = network(x)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        sum(o.float().mean() for o in outputs).backward()
+    network.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / 1e9
+
+
 def train_one(config: str, budget_s: float, seed: int, iters: int, kind: str) -> dict:
     from mednext_fw.trainers.experiment import SegmentationSpec
     from mednext_fw.trainers.segmentation import MedNeXtTrainer
@@ -85,7 +99,10 @@ def train_one(config: str, budget_s: float, seed: int, iters: int, kind: str) ->
     summary = json.loads((trainer.exp.fold_dir / "validation" / "summary.json").read_text())
     fg = summary["foreground_mean"]
     steps = train_time["epochs"] * iters
-    return {"config": config, "train_s": train_time["s"], "wall_s": train_time["wall"], "steps": steps,
+    cfg = trainer.exp.config
+    gflop = step_gflop(trainer.network.train(), cfg.batch_size, trainer.network_builder()["kwargs"]["in_channels"],
+                      cfg.patch_size)
+    return {"gflop_per_step": gflop, "config": config, "train_s": train_time["s"], "wall_s": train_time["wall"], "steps": steps,
             "s_per_step": train_time["s"] / max(steps, 1),
             "dice": fg["Dice"], "nsd": fg["NSD"], "strides": trainer.exp.config.network.strides,
             "params": sum(p.numel() for p in trainer.network.parameters())}
@@ -118,13 +135,14 @@ def main() -> None:
         r = train_one(config, args.budget_s, args.seed, args.iters_per_epoch, args.budget_kind)
         rows.append(r)
         print(f"{config:13s} strides {r['strides']}: {r['steps']} steps in {r['train_s']:.0f} {args.budget_kind} s "
-              f"({r['s_per_step']:.2f} s/step; wall {r['wall_s']:.0f} s), Dice {r['dice']:.4f}, NSD {r['nsd']:.4f}, {r['params']} params",
+              f"({r['s_per_step']:.2f} s/step, {r['gflop_per_step']:.1f} GFLOP/step; wall {r['wall_s']:.0f} s), Dice {r['dice']:.4f}, NSD {r['nsd']:.4f}, {r['params']} params",
               flush=True)
     if len(rows) != 2:
         return
     a, i = rows
     print(f"adaptive - isotropic: Dice {a['dice'] - i['dice']:+.4f}, NSD {a['nsd'] - i['nsd']:+.4f}; "
-          f"step time ratio adaptive/isotropic {a['s_per_step'] / i['s_per_step']:.2f}")
+          f"step time ratio adaptive/isotropic {a['s_per_step'] / i['s_per_step']:.2f}, "
+          f"arithmetic ratio {a['gflop_per_step'] / i['gflop_per_step']:.2f}")
 
 
 if __name__ == "__main__":
