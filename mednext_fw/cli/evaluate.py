@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes (default: the usable cores, at most 4)")
     add_threads_flag(p)
     p.add_argument("--no-surface", action="store_true", help="skip NSD/HD95/ASSD (overlap metrics only)")
+    p.add_argument("--chill", action="store_true", help="evaluate the cases that have a prediction and skip "
+                   "references without one (listed in the summary), as nnU-Net's --chill; default: refuse")
     return p
 
 
@@ -144,9 +146,12 @@ def _run(args: argparse.Namespace) -> int:
     summary = evaluate_folders(
         args.ref, args.pred, regions, ending, ignore_label=ignore, tolerance_mm=args.tolerance_mm,
         output_json=output_json, output_csv=output_csv,
-        num_processes=args.num_processes, surface=not args.no_surface,
+        num_processes=args.num_processes, surface=not args.no_surface, chill=args.chill,
     )
     print(format_table(summary))
+    skipped = summary["settings"].get("skipped_references")
+    if skipped:
+        print(f"--chill: {len(skipped)} reference case(s) without a prediction skipped: {', '.join(skipped)}")
     print(f"summary: {output_json}\nper case: {output_csv}")
     return 0
 

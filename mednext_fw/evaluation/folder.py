@@ -46,8 +46,11 @@ def _listing(names: Sequence[str], limit: int = 5) -> str:
 
 
 def match_cases(ref_dir: str | Path, pred_dir: str | Path, file_ending: str,
-                case_ids: Sequence[str] | None = None) -> list[tuple[str, Path, Path]]:
-    """``[(case_id, reference_file, prediction_file)]`` sorted by case id, or EvaluationError."""
+                case_ids: Sequence[str] | None = None, chill: bool = False) -> list[tuple[str, Path, Path]]:
+    """``[(case_id, reference_file, prediction_file)]`` sorted by case id, or EvaluationError.
+
+    ``chill`` (nnU-Net's flag): a reference without a prediction is skipped instead of refused, e.g.
+    while a long prediction is still running; a prediction still needs its reference."""
     ref_dir, pred_dir = Path(ref_dir), Path(pred_dir)
     for d, what in ((ref_dir, "reference"), (pred_dir, "prediction")):
         if not d.is_dir():
@@ -68,9 +71,13 @@ def match_cases(ref_dir: str | Path, pred_dir: str | Path, file_ending: str,
             raise EvaluationError(f"prediction(s) without a reference in {ref_dir}: "
                                   f"{_listing([c + file_ending for c in no_ref])}")
     missing = [c for c in wanted if c not in preds]
-    if missing:
-        raise EvaluationError(f"missing prediction(s) in {pred_dir}: {_listing([c + file_ending for c in missing])}")
-    return [(c, refs[c], preds[c]) for c in sorted(wanted)]
+    if missing and not chill:
+        raise EvaluationError(f"missing prediction(s) in {pred_dir}: {_listing([c + file_ending for c in missing])} "
+                              f"(--chill evaluates the predicted cases only)")
+    found = sorted(c for c in wanted if c in preds)
+    if not found:
+        raise EvaluationError(f"no prediction in {pred_dir} for any of the {len(wanted)} reference case(s)")
+    return [(c, refs[c], preds[c]) for c in found]
 
 
 def evaluate_case(case: str, ref_file: Path, pred_file: Path, regions: Sequence[Sequence[int]],
@@ -147,11 +154,16 @@ def evaluate_folders(ref_dir: str | Path, pred_dir: str | Path, regions: Sequenc
                      file_ending: str, ignore_label: int | None = None, tolerance_mm: float = 1.0,
                      output_json: str | Path | None = None, output_csv: str | Path | None = None,
                      num_processes: int | None = None, case_ids: Sequence[str] | None = None,
-                     surface: bool = True) -> dict[str, Any]:
-    """Evaluate every matched case; write ``output_json``/``output_csv`` when given; return the summary."""
+                     surface: bool = True, chill: bool = False) -> dict[str, Any]:
+    """Evaluate every matched case; write ``output_json``/``output_csv`` when given; return the summary.
+    With ``chill`` the references without a prediction are skipped and listed under
+    ``settings.skipped_references``."""
     if not regions:
         raise EvaluationError("no labels/regions to evaluate")
-    pairs = match_cases(ref_dir, pred_dir, file_ending, case_ids)
+    pairs = match_cases(ref_dir, pred_dir, file_ending, case_ids, chill)
+    matched = {c for c, _, _ in pairs}
+    wanted = case_ids if case_ids is not None else list_label_cases(ref_dir, file_ending)
+    skipped = sorted(str(c) for c in wanted if str(c) not in matched)
     regions = [tuple(int(v) for v in np.atleast_1d(r)) for r in regions]
     jobs = [(c, r, p, regions, ignore_label, tolerance_mm, surface) for c, r, p in pairs]
     per_case = sorted(_run_all(jobs, num_processes or default_num_processes()), key=lambda c: c["case"])
@@ -163,7 +175,8 @@ def evaluate_folders(ref_dir: str | Path, pred_dir: str | Path, regions: Sequenc
         "foreground_mean": foreground,
         "settings": {"reference_folder": str(ref_dir), "prediction_folder": str(pred_dir),
                      "file_ending": file_ending, "regions": keys, "ignore_label": ignore_label,
-                     "tolerance_mm": tolerance_mm, "surface_metrics": surface},
+                     "tolerance_mm": tolerance_mm, "surface_metrics": surface,
+                     **({"skipped_references": skipped} if chill else {})},
     }
     if output_json is not None:
         write_json_atomic(summary, output_json)

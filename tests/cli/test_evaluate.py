@@ -85,3 +85,13 @@ def test_mixed_file_endings_refused_in_label_mode(brain_pred, capsys):
     write_seg(seg, props, ref_dir / "extra.nrrd")
     assert main(["-ref", str(ref_dir), "-pred", str(pred_dir), "-l", "1"]) == 1
     assert "mixes file endings" in capsys.readouterr().err
+
+
+def test_chill_evaluates_the_predicted_cases_and_says_which_were_skipped(brain_pred, capsys):
+    ref_dir, pred_dir = brain_pred
+    (pred_dir / "mni152_3mm.nii.gz").unlink()
+    assert main(["-ref", str(ref_dir), "-pred", str(pred_dir), "-d", "1", "-np", "1", "--chill"]) == 0
+    summary = json.loads((pred_dir / "summary.json").read_text())
+    assert [c["case"] for c in summary["metric_per_case"]] == ["mni152_2mm"]
+    assert summary["settings"]["skipped_references"] == ["mni152_3mm"]
+    assert "1 reference case(s) without a prediction skipped: mni152_3mm" in capsys.readouterr().out

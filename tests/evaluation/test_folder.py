@@ -73,9 +73,26 @@ def test_case_ids_restrict_matching(folders):
 def test_missing_prediction_refused_and_nothing_written(folders, tmp_path):
     ref_dir, pred_dir = folders
     (pred_dir / "b.nii.gz").unlink()
-    with pytest.raises(EvaluationError, match=r"missing prediction.*b\.nii\.gz"):
+    with pytest.raises(EvaluationError, match=r"missing prediction.*b\.nii\.gz.*--chill"):
         evaluate_folders(ref_dir, pred_dir, [(1,)], ".nii.gz", output_json=tmp_path / "s.json", num_processes=1)
     assert not (tmp_path / "s.json").exists()
+
+
+def test_chill_skips_references_without_a_prediction(folders, tmp_path):
+    ref_dir, pred_dir = folders
+    (pred_dir / "b.nii.gz").unlink()
+    s = evaluate_folders(ref_dir, pred_dir, [(1,)], ".nii.gz", output_json=tmp_path / "s.json", num_processes=1,
+                         chill=True)
+    assert [c["case"] for c in s["metric_per_case"]] == ["a", "c"]
+    assert s["settings"]["skipped_references"] == ["b"]
+    assert json.loads((tmp_path / "s.json").read_text())["settings"]["skipped_references"] == ["b"]
+    _write(pred_dir / "zzz.nii.gz", np.zeros((8, 12, 12)))  # a prediction still needs its reference
+    with pytest.raises(EvaluationError, match="without a reference.*zzz"):
+        evaluate_folders(ref_dir, pred_dir, [(1,)], ".nii.gz", num_processes=1, chill=True)
+    for f in pred_dir.glob("*.nii.gz"):
+        f.unlink()
+    with pytest.raises(EvaluationError, match="no prediction in .* 3 reference case"):
+        evaluate_folders(ref_dir, pred_dir, [(1,)], ".nii.gz", num_processes=1, chill=True)
 
 
 def test_prediction_without_reference_refused(folders):
