@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--network-kwargs", metavar="JSON", help='extra builder arguments, e.g. \'{"block_counts": [1,1,1,1,1,1,1,1,1]}\'')
     g = p.add_argument_group("final validation")
     g.add_argument("--no-final-val", action="store_true", help="skip predicting and scoring the validation cases")
+    g.add_argument("--val", dest="val_only", action="store_true",
+                   help="only the final validation of this trained fold, no training (nnU-Net's --val), e.g. "
+                        "with --npz for ensembling; predictions of the same weights already there are kept")
+    g.add_argument("--val-best", "--val_best", dest="val_best", action="store_true",
+                   help="with --val: the weights of checkpoint_best.pth instead of checkpoint_final.pth")
     add_tta_flag(g, "in the final validation", old_names=("--no-val-tta",))
     npz = g.add_mutually_exclusive_group()
     npz.add_argument("--npz", dest="npz", action="store_true", default=None,
@@ -113,6 +118,17 @@ def _config_and_fold(args: argparse.Namespace) -> None:
     args.configuration, args.fold = pos
 
 
+def _check_validation_flags(args: argparse.Namespace) -> None:
+    if args.val_best and not args.val_only:
+        raise UsageError("--val-best goes with --val (validate the best checkpoint without training)")
+    if args.val_only:
+        clash = [flag for flag, on in (("--continue", args.continue_training), ("--no-final-val", args.no_final_val),
+                                       ("--upkern-from", args.upkern_from), ("--pretrained", args.pretrained),
+                                       ("--time-budget", args.time_budget)) if on]
+        if clash:
+            raise UsageError(f"--val validates a trained fold without training; drop {', '.join(clash)}")
+
+
 def _run(args: argparse.Namespace, started: float) -> int:
     _config_and_fold(args)
     if args.fold != "all" and not args.fold.isdigit():
@@ -120,6 +136,7 @@ def _run(args: argparse.Namespace, started: float) -> int:
     from mednext_fw.trainers.launch import TrainRequest, build_trainer
 
     check_counts(args, "num_workers")
+    _check_validation_flags(args)
     request = TrainRequest(
         configuration=args.configuration, fold=args.fold, dataset=args.dataset, trainer=args.trainer,
         options=_options(args), schedule={"num_epochs": args.epochs, "iters_per_epoch": args.iters_per_epoch,
@@ -131,11 +148,15 @@ def _run(args: argparse.Namespace, started: float) -> int:
     trainer = None
     try:
         trainer = build_trainer(request, started)
-        trainer.run()
+        if args.val_only:
+            trainer.validate_only("checkpoint_best.pth" if args.val_best else "checkpoint_final.pth")
+        else:
+            trainer.run()
     except KeyboardInterrupt:
         where = trainer.output_dir if trainer is not None else "the fold folder"
-        print(f"\nmednext_train: interrupted; checkpoint_latest.pth is in {where}. Resume with --continue.",
-              file=sys.stderr)
+        again = "the same command resumes the validation" if args.val_only else \
+            f"checkpoint_latest.pth is in {where}. Resume with --continue"
+        print(f"\nmednext_train: interrupted; {again}.", file=sys.stderr)
         return 130
     finally:
         if trainer is not None:

@@ -4,7 +4,8 @@ A concrete trainer supplies the parts (``build_network``, ``build_loss``, ``buil
 batch is split into inputs/targets, how validation outputs become a metric) and may replace the
 optimiser or schedule. The loop, AMP, the NaN guard, gradient clipping, checkpoints and resume,
 signals, logging, the progress plot and DDP live here once, for segmentation and classification alike;
-the steps inside an epoch (training, validation, the timed batch) are in ``steps.py``.
+the steps inside an epoch (training, validation, the timed batch) are in ``steps.py``, what a
+checkpoint holds, resuming and validating saved weights in ``state.py``.
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import abc
 import math
 import random
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from mednext_fw.io.atomic import sweep_temporaries
-from mednext_fw.trainers import checkpoint as ckpt_io
 from mednext_fw.trainers.distributed import DistContext, init_distributed
 from mednext_fw.trainers.guards import NonFiniteLossGuard, SignalCatcher
 from mednext_fw.trainers.logger import TrainingLogger
@@ -30,12 +29,13 @@ from mednext_fw.trainers.pacing import Pacer
 from mednext_fw.trainers.precision import Precision
 from mednext_fw.trainers.schedules.poly import PolyLRSchedule
 from mednext_fw.trainers.settings import TrainingSettings
+from mednext_fw.trainers.state import CheckpointState
 from mednext_fw.trainers.steps import EpochSteps
 
 Callback = Callable[["BaseTrainer"], None]  # called with the trainer after every finished epoch
 
 
-class BaseTrainer(EpochSteps, abc.ABC):
+class BaseTrainer(CheckpointState, EpochSteps, abc.ABC):
     trainer_name = "BaseTrainer"
     metric_name = "pseudo Dice"
 
@@ -163,60 +163,14 @@ class BaseTrainer(EpochSteps, abc.ABC):
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
 
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "network_builder": self.network_builder(),
-            "network_state": ckpt_io.strip_prefixes(ckpt_io.unwrap(self.network).state_dict()),
-            "optimizer_state": self.optimizer.state_dict(),
-            "scaler_state": self.precision.state_dict(),
-            "schedule_state": self.schedule.state_dict(),
-            "epoch": self.epoch,
-            "ema_metric": self.ema,
-            "best_ema_metric": self.best_ema,
-            "logger": self.logger.state_dict(),
-            "rng": ckpt_io.rng_state(),
-            "pacing": self.pacer.state_dict(),
-            "trainer_name": self.trainer_name,
-            "settings": asdict(self.settings),
-            **self.checkpoint_extras(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        ckpt_io.unwrap(self.network).load_state_dict(ckpt_io.strip_prefixes(state["network_state"]))
-        self.optimizer.load_state_dict(state["optimizer_state"])
-        self.precision.load_state_dict(state.get("scaler_state", {}))
-        self.schedule.load_state_dict(state["schedule_state"])
-        self.epoch = int(state["epoch"])
-        self.ema = state.get("ema_metric")
-        self.best_ema = state.get("best_ema_metric")
-        self.logger.load_state_dict(state["logger"])
-        if "rng" in state:
-            ckpt_io.set_rng_state(state["rng"])
-        self.pacer.load_state_dict(state.get("pacing"))
-
-    def save_checkpoint(self, name: str) -> None:
-        state = self.state_dict()  # every rank builds it: cheap, and keeps ranks in lock-step
-        if self.dist.is_main:
-            ckpt_io.save_checkpoint(state, self.output_dir / name)
-
-    def resume(self) -> Path | None:
-        """Load the newest of final/latest (best as a fallback); returns the file used."""
-        fold = self.output_dir
-        candidates = [fold / n for n in ("checkpoint_final.pth", "checkpoint_latest.pth") if (fold / n).is_file()]
-        if candidates:
-            path = max(candidates, key=lambda p: p.stat().st_mtime)
-        elif (fold / "checkpoint_best.pth").is_file():
-            path = fold / "checkpoint_best.pth"
-        else:
-            return None
-        self.load_state_dict(ckpt_io.load_checkpoint(path, map_location=self.device))
-        return path
-
     # ------------------------------------------------------------------ the loop
-    def run(self) -> None:
+    def sweep_temporaries(self) -> None:
         if self.dist.is_main:  # what a killed earlier run left half-written (other ranks write nothing here)
             sweep_temporaries(self.output_dir)
             sweep_temporaries(self.output_dir.parent, recursive=False)
+
+    def run(self) -> None:
+        self.sweep_temporaries()
         if not self._is_set_up:
             self.setup()
         if self.settings.continue_training:
@@ -237,8 +191,13 @@ class BaseTrainer(EpochSteps, abc.ABC):
                     self.logger.log(f"Interrupted during epoch {self.epoch + 1}: checkpoint_latest.pth written "
                                     f"(resume with --continue)")
                     raise
-                self.save_checkpoint("checkpoint_final.pth")
-                self.save_checkpoint("checkpoint_latest.pth")
+                # Final last, so that it is the newest file --continue resumes from. Resumed from a finished
+                # run's final checkpoint and trained no further: re-saving it would only make its
+                # validation predictions look stale (they are kept for the same file).
+                if self.epochs_run > 0 or self.weights_from != "checkpoint_final.pth":
+                    self.save_checkpoint("checkpoint_latest.pth")
+                    self.save_checkpoint("checkpoint_final.pth")
+                    self.weights_from = "checkpoint_final.pth"
         finally:
             self._signals = None
             self.close_data()

@@ -273,7 +273,8 @@ class ClassificationTrainer(BaseTrainer):
         out = self.output_dir / "validation"
         write_predictions_csv(out / "predictions.csv", [d.ids[i] for i in order], probs, d.class_names,
                               y_true.tolist())
-        summary = {"fold": self.spec.fold, "epochs": self.epoch, "checkpoint": "final", **metrics, **per_case}
+        weights = (self.weights_from or "checkpoint_final.pth").removeprefix("checkpoint_").removesuffix(".pth")
+        summary = {"fold": self.spec.fold, "epochs": self.epoch, "checkpoint": weights, **metrics, **per_case}
         write_json_atomic(summary, out / "summary.json")
         spread = per_case["per_case_accuracy"]
         self.logger.log(f"Final validation on {len(order)} images of {spread['num_cases']} case(s): accuracy "

@@ -6,6 +6,7 @@ name. The loop, AMP, checkpoints, resume and DDP come from :class:`BaseTrainer`.
 """
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -16,6 +17,7 @@ from torch import nn
 from tqdm import tqdm
 
 from mednext_fw.durations import format_duration
+from mednext_fw.io.atomic import write_json_atomic
 from mednext_fw.io.labels import num_outputs
 from mednext_fw.trainers import checkpoint as ckpt_io
 from mednext_fw.trainers.base import BaseTrainer, Callback
@@ -227,6 +229,22 @@ class MedNeXtTrainer(BaseTrainer):
         mine = shard(self.exp.val_cases, self.dist.rank, self.dist.world_size)
         return self._final_validation_estimate(self._validation_predictor(), mine).seconds if mine else 0.0
 
+    def _drop_stale_validation(self, out_dir: Path, ending: str) -> None:
+        """Delete validation predictions that other weights made (an earlier run, the other checkpoint);
+        ``weights.json`` names the weights the folder's predictions come from."""
+        marker, source = out_dir / "weights.json", self.weights_source()
+        if source is not None:
+            try:
+                if json.loads(marker.read_text()) == source:
+                    return
+            except (OSError, ValueError):
+                pass
+        for case in self.exp.val_cases:
+            (out_dir / f"{case}{ending}").unlink(missing_ok=True)
+            (out_dir / f"{case}.npz").unlink(missing_ok=True)
+        if source is not None:
+            write_json_atomic(source, marker)
+
     def final_validation(self) -> None:
         from mednext_fw.evaluation import evaluate_folders, format_table
 
@@ -235,10 +253,8 @@ class MedNeXtTrainer(BaseTrainer):
         out_dir.mkdir(parents=True, exist_ok=True)
         ending = exp.dataset.file_ending
         keep_probs = self.keep_validation_probabilities()
-        if self.epochs_run > 0 and self.dist.is_main:  # predictions of an earlier (shorter) run are stale
-            for case in exp.val_cases:
-                (out_dir / f"{case}{ending}").unlink(missing_ok=True)
-                (out_dir / f"{case}.npz").unlink(missing_ok=True)
+        if self.dist.is_main:
+            self._drop_stale_validation(out_dir, ending)
         self.dist.barrier()
         predictor = self._validation_predictor()
         mine = shard(exp.val_cases, self.dist.rank, self.dist.world_size)
@@ -262,4 +278,5 @@ class MedNeXtTrainer(BaseTrainer):
                                    ending, ignore_label=exp.dataset.ignore_label,
                                    output_json=out_dir / "summary.json", output_csv=out_dir / "summary.csv",
                                    case_ids=exp.val_cases)
-        self.logger.log("Final validation (full cases, native geometry):\n" + format_table(summary))
+        self.logger.log(f"Final validation (full cases, native geometry; weights of {self.weights_from}):\n"
+                        + format_table(summary))
