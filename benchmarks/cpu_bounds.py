@@ -75,10 +75,11 @@ def openvino_times(net, shape, threads: int, rounds: int) -> dict[str, list[floa
             queue.start_async({0: tile})
         queue.wait_all()
 
-    out = {"one stream": [], f"{threads} streams": []}
+    settings = [("one stream", one_stream), (f"{threads} streams", parallel)]
+    out = {name: [] for name, _ in settings}
     one_stream(), parallel()  # warm-up
-    for r in range(rounds):  # alternate so a drift of the machine falls on both
-        for name, fn in ((("one stream", one_stream), (f"{threads} streams", parallel))[:: 1 if r % 2 == 0 else -1]):
+    for r in range(rounds):
+        for name, fn in settings if r % 2 == 0 else settings[::-1]:  # a drift of the machine falls on both
             start = time.perf_counter()
             fn()
             out[name].append((time.perf_counter() - start) / len(tiles))
