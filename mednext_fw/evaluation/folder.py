@@ -161,9 +161,11 @@ def evaluate_folders(ref_dir: str | Path, pred_dir: str | Path, regions: Sequenc
     if not regions:
         raise EvaluationError("no labels/regions to evaluate")
     pairs = match_cases(ref_dir, pred_dir, file_ending, case_ids, chill)
-    matched = {c for c, _, _ in pairs}
-    wanted = case_ids if case_ids is not None else list_label_cases(ref_dir, file_ending)
-    skipped = sorted(str(c) for c in wanted if str(c) not in matched)
+    skipped = []
+    if chill:  # the references match_cases left out (one more listing, only here)
+        matched = {c for c, _, _ in pairs}
+        wanted = case_ids if case_ids is not None else list_label_cases(ref_dir, file_ending)
+        skipped = sorted(str(c) for c in wanted if str(c) not in matched)
     regions = [tuple(int(v) for v in np.atleast_1d(r)) for r in regions]
     jobs = [(c, r, p, regions, ignore_label, tolerance_mm, surface) for c, r, p in pairs]
     per_case = sorted(_run_all(jobs, num_processes or default_num_processes()), key=lambda c: c["case"])

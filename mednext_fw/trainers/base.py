@@ -164,13 +164,13 @@ class BaseTrainer(CheckpointState, EpochSteps, abc.ABC):
         torch.manual_seed(seed)
 
     # ------------------------------------------------------------------ the loop
-    def sweep_temporaries(self) -> None:
+    def sweep_leftovers(self) -> None:
         if self.dist.is_main:  # what a killed earlier run left half-written (other ranks write nothing here)
             sweep_temporaries(self.output_dir)
             sweep_temporaries(self.output_dir.parent, recursive=False)
 
     def run(self) -> None:
-        self.sweep_temporaries()
+        self.sweep_leftovers()
         if not self._is_set_up:
             self.setup()
         if self.settings.continue_training:

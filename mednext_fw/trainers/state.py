@@ -84,7 +84,7 @@ class CheckpointState:
         if not path.is_file():
             raise UserError(f"{path} does not exist: train this fold first (an interrupted training resumes "
                             "with --continue)")
-        self.sweep_temporaries()
+        self.sweep_leftovers()
         if not self._is_set_up:
             self.setup()
         state = ckpt_io.load_checkpoint(path, map_location=self.device)
