@@ -18,7 +18,12 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from deploy_common import as_the_cli_runs  # noqa: E402
 
 
 def _times(fn, rounds: int) -> list[float]:
@@ -95,7 +100,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--speedup", type=float, default=2.0, help="the speed-up over torch to price")
     args = p.parse_args()
-    import mednext_fw.cli  # noqa: F401 - the commands' process set-up (huge pages for torch's tensors)
+    as_the_cli_runs()  # before torch allocates: the commands' huge pages for its tensors
     import torch
 
     from mednext_fw.inference.backends.runtimes import is_available

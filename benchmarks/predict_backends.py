@@ -27,21 +27,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploy_common import (add_model_cache_flag, dice, input_folder, load, make_model_folder,  # noqa: E402
-                           peak_rss_mb, rotations, run_child, run_engines, spread)
+from deploy_common import (add_model_cache_flag, as_the_cli_runs, dice, input_folder, load,  # noqa: E402
+                           make_model_folder, peak_rss_mb, rotations, run_child, run_engines, spread)
 
 ENGINES = ["torch", "openvino", "onnxruntime"]
 
 
-def _as_the_cli_runs() -> None:
-    """Set up the process as every ``mednext_*`` command does before torch allocates anything
-    (transparent huge pages for torch's tensors, passive OpenMP waits). Without it torch's forward
-    paid page faults the user's ``mednext_predict`` does not: 8.0 vs 5.0 s per 128^3 tile here."""
-    import mednext_fw.cli  # noqa: F401 - imported for its process set-up
-
-
 def child(args) -> None:
-    _as_the_cli_runs()
+    as_the_cli_runs()
     import torch
 
     torch.set_num_threads(args.threads)
@@ -61,7 +54,7 @@ def child(args) -> None:
 
 def forward_child(args) -> None:
     """One engine in its own process: set-up + first forward, then two forwards; prints JSON."""
-    _as_the_cli_runs()
+    as_the_cli_runs()
     import torch
 
     from mednext_fw.inference.backends import wrap_networks

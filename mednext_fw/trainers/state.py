@@ -36,7 +36,7 @@ class CheckpointState:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        ckpt_io.unwrap(self.network).load_state_dict(ckpt_io.strip_prefixes(state["network_state"]))
+        self._load_network(state)
         self.optimizer.load_state_dict(state["optimizer_state"])
         self.precision.load_state_dict(state.get("scaler_state", {}))
         self.schedule.load_state_dict(state["schedule_state"])
@@ -47,6 +47,9 @@ class CheckpointState:
         if "rng" in state:
             ckpt_io.set_rng_state(state["rng"])
         self.pacer.load_state_dict(state.get("pacing"))
+
+    def _load_network(self, state: dict[str, Any]) -> None:
+        ckpt_io.unwrap(self.network).load_state_dict(ckpt_io.strip_prefixes(state["network_state"]))
 
     def save_checkpoint(self, name: str) -> None:
         state = self.state_dict()  # every rank builds it: cheap, and keeps ranks in lock-step
@@ -88,7 +91,7 @@ class CheckpointState:
         if not self._is_set_up:
             self.setup()
         state = ckpt_io.load_checkpoint(path, map_location=self.device)
-        ckpt_io.unwrap(self.network).load_state_dict(ckpt_io.strip_prefixes(state["network_state"]))
+        self._load_network(state)
         self.epoch = int(state["epoch"])
         self.weights_from = checkpoint
         self.logger.log(f"Validation only: the weights of {checkpoint} (epoch {self.epoch}), no training")
